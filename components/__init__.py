@@ -1,0 +1,1 @@
+"""kind-registry-cache: a kind cluster whose image pulls go through local pull-through caches."""

@@ -1,0 +1,102 @@
+"""The pull-through caches: per upstream a registry container and a volume that outlives destroy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from . import mirrors, registry
+from .settings import CacheSettings, Mirror
+
+TOKEN = "kind-registry-cache:index:RegistryCaches"
+
+
+@dataclass
+class RegistryCachesArgs:
+    """Inputs of :class:`RegistryCaches`."""
+
+    settings: CacheSettings
+    #: The docker network nodes resolve the caches on.
+    network_name: pulumi.Input[str]
+    #: ``<project>/<stack>``, written as a label on every container and volume.
+    owner: str
+    #: upstream host -> (username, password), both secret.
+    credentials: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = field(default_factory=dict)
+
+
+class RegistryCaches(pulumi.ComponentResource):
+    """One registry in proxy mode per upstream, attached to the kind network under a stable name."""
+
+    mirrors: pulumi.Output[dict]
+    """upstream host -> {container, url, remote, volume, hostPort}; no credentials."""
+    containers: list[docker.Container]
+    """The cache containers, for resources that must wait for them."""
+
+    def __init__(self, name: str, args: RegistryCachesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TOKEN, name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        # Pulled once and kept on destroy: the next `pulumi up` must not download it again.
+        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)
+
+        self.containers = []
+        table: dict[str, dict] = {}
+        for mirror in settings.mirrors:
+            container = self._cache(name, args, mirror, image)
+            self.containers.append(container)
+            table[mirror.host] = {
+                "container": settings.container_name(mirror),
+                "url": mirrors.mirror_url(settings.container_name(mirror)),
+                "remote": mirror.remote,
+                "volume": settings.volume_name(mirror),
+                "hostPort": settings.host_port(mirror),
+            }
+        self.mirrors = pulumi.Output.from_input(table)
+        self.register_outputs({"mirrors": self.mirrors})
+
+    def _cache(self, name: str, args: RegistryCachesArgs, mirror: Mirror, image: docker.RemoteImage) -> docker.Container:
+        settings = args.settings
+        labels = {registry.LABEL_STACK: args.owner, registry.LABEL_UPSTREAM: mirror.host}
+
+        # The cache is the product: `pulumi destroy` leaves the volume (and its images) in place.
+        volume = docker.Volume(
+            f"{name}-{mirror.slug}-volume",
+            name=settings.volume_name(mirror),
+            labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in labels.items()],
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+
+        env: pulumi.Input[list[str]] = registry.env_list(registry.environment(mirror.remote, settings.ttl))
+        login = args.credentials.get(mirror.host)
+        if login is not None:
+            env = pulumi.Output.all(login[0], login[1]).apply(
+                lambda pair, base=registry.environment(mirror.remote, settings.ttl): registry.env_list(
+                    base | registry.credential_environment(pair[0], pair[1])
+                )
+            )
+
+        host_port = settings.host_port(mirror)
+        ports = (
+            [docker.ContainerPortArgs(internal=mirrors.CACHE_PORT, external=host_port, ip="127.0.0.1")]
+            if host_port
+            else []
+        )
+        container_name = settings.container_name(mirror)
+        return docker.Container(
+            f"{name}-{mirror.slug}",
+            name=container_name,
+            image=image.image_id,
+            envs=env,
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=registry.DATA_DIR)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[container_name])],
+            restart="unless-stopped",
+            ports=ports,
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=registry.healthcheck_command(), interval="10s", timeout="3s", retries=3, start_period="5s"
+            ),
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in labels.items()],
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,73 @@
+"""The only reader of ``pulumi.Config``: stack settings, validated before anything is created."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from . import settings as settings_module
+from .settings import NAMESPACE, Settings, SettingsError
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Validated settings plus the upstream logins, which exist only as Pulumi secrets."""
+
+    settings: Settings
+    #: upstream host -> (username, password) as secret outputs.
+    credentials: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
+    #: ``DOCKER_HOST`` from the environment, if set.
+    env_docker_host: str | None
+
+
+def _raw(key: str) -> Any:
+    """A config value as stored, secret or not, without logging it or warning about it.
+
+    ``Config.get_secret_object`` would wrap the value in an Output, but validation must run
+    synchronously, before any resource is registered; the value never leaves this module unwrapped.
+    """
+    text = pulumi.runtime.get_config(f"{NAMESPACE}:{key}")
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def load() -> StackConfig:
+    """Read and validate the stack's config; raise ``pulumi.RunError`` (no traceback) when it is invalid."""
+    raw_credentials = _raw("credentials")
+    try:
+        settings = settings_module.parse(
+            project=pulumi.get_project(),
+            stack=pulumi.get_stack(),
+            home=str(Path.home()),
+            cluster=_raw("cluster"),
+            network=_raw("network"),
+            cache=_raw("cache"),
+            credentials=raw_credentials,
+            docker=_raw("docker"),
+            certs_dir=_raw("certsDir"),
+        )
+    except SettingsError as error:
+        raise pulumi.RunError(str(error)) from None
+
+    if raw_credentials and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:credentials"):
+        raise pulumi.RunError(
+            f"{NAMESPACE}:credentials is stored in plain text in Pulumi.{pulumi.get_stack()}.yaml. "
+            f"Remove it (`pulumi config rm {NAMESPACE}:credentials`) and set it again with --secret: "
+            f"`pulumi config set --secret --path '{NAMESPACE}:credentials[\"docker.io\"].password' <token>`"
+        )
+
+    credentials = {}
+    for mirror in settings.cache.mirrors:
+        login = settings_module.credentials_for(raw_credentials, mirror.host)
+        if login is not None:
+            credentials[mirror.host] = (pulumi.Output.secret(login[0]), pulumi.Output.secret(login[1]))
+    return StackConfig(settings=settings, credentials=credentials, env_docker_host=os.environ.get("DOCKER_HOST"))

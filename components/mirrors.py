@@ -1,0 +1,112 @@
+"""Everything containerd sees: the certs.d patch and one hosts.toml per mirrored upstream.
+
+This module alone writes mirror configuration. It emits the hosts.toml layout that containerd 1.5+
+and 2.x read, never the legacy ``registry.mirrors`` table, which stops the CRI plugin on containerd
+2.2 (kind v0.31 node images) and is gone in 2.4.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import tomli_w
+
+from .settings import CacheSettings
+
+#: Where a kind node's containerd looks for per-registry hosts.toml folders.
+CERTS_D = "/etc/containerd/certs.d"
+
+#: The port the registry serves its API on inside the cache container.
+CACHE_PORT = 5000
+
+#: Written into the certs folder so the writer only ever deletes folders it owns.
+MARKER = ".managed-by-kind-registry-cache"
+
+
+@dataclass(frozen=True)
+class HostsEntry:
+    """One upstream as containerd should resolve it."""
+
+    host: str
+    server: str
+    mirror: str
+
+
+def containerd_patch() -> str:
+    """The ``containerdConfigPatches`` entry that points containerd's CRI registry at certs.d.
+
+    kind merges each patch into the node's ``version = 2`` config as a JSON merge patch and skips,
+    without a warning, any patch that declares another ``version``: so this patch declares none.
+    containerd 2.2+ defaults to this path; 2.0/2.1 (kind v0.27-v0.30) need it, so it is always emitted.
+    """
+    return tomli_w.dumps({"plugins": {"io.containerd.grpc.v1.cri": {"registry": {"config_path": CERTS_D}}}})
+
+
+def mirror_url(container_name: str) -> str:
+    """The cache's URL as nodes reach it: its container name through Docker's embedded DNS."""
+    return f"http://{container_name}:{CACHE_PORT}"
+
+
+def hosts_toml(entry: HostsEntry) -> str:
+    """The hosts.toml for one upstream: pull and resolve through the cache, then the real upstream.
+
+    ``server`` is tried after the ``host`` entries, so a stopped cache degrades to a direct pull.
+    """
+    return tomli_w.dumps(
+        {
+            "server": entry.server,
+            "host": {entry.mirror: {"capabilities": ["pull", "resolve"]}},
+        }
+    )
+
+
+def hosts_files(entries: Sequence[HostsEntry]) -> dict[str, str]:
+    """Relative path under certs.d -> file content, one ``<host>/hosts.toml`` per entry."""
+    return {f"{e.host}/hosts.toml": hosts_toml(e) for e in sorted(entries, key=lambda e: e.host)}
+
+
+def write_script(certs_dir: str, files: Mapping[str, str]) -> str:
+    """A POSIX sh script that makes ``certs_dir`` hold exactly ``files``.
+
+    Files are replaced in place (write to a temporary name, then rename inside the same folder):
+    the folder itself is bind-mounted into every node, so replacing the folder would leave nodes
+    looking at the old one. Host folders of removed mirrors are deleted, other folders are left alone.
+    """
+    hosts = sorted({path.split("/", 1)[0] for path in files})
+    quoted_dir = shlex.quote(certs_dir)
+    lines = [
+        "set -eu",
+        f"dir={quoted_dir}",
+        'mkdir -p "$dir"',
+        f': > "$dir/{MARKER}"',
+        f"keep={shlex.quote(' '.join(hosts))}",
+        'for path in "$dir"/*/; do',
+        '  [ -d "$path" ] || continue',
+        '  host=$(basename "$path")',
+        '  case " $keep " in',
+        '    *" $host "*) ;;',
+        '    *) if [ -f "$path/hosts.toml" ]; then rm -rf "$path"; fi ;;',
+        "  esac",
+        "done",
+    ]
+    for path, content in sorted(files.items()):
+        target = f'"$dir"/{shlex.quote(path)}'
+        lines.append(f'mkdir -p "$(dirname {target})"')
+        lines.append(f"printf '%s' {shlex.quote(content)} > {target}.tmp")
+        lines.append(f"mv -f {target}.tmp {target}")
+    return "\n".join(lines) + "\n"
+
+
+def remove_script(certs_dir: str) -> str:
+    """Remove the certs folder, but only if this program created it (it holds our marker)."""
+    quoted = shlex.quote(certs_dir)
+    return f'if [ -f {quoted}/{MARKER} ]; then rm -rf {quoted}; fi\n'
+
+
+def entries(cache: CacheSettings) -> list[HostsEntry]:
+    """One entry per mirror: through its cache container, falling back to its remote."""
+    return [
+        HostsEntry(host=m.host, server=m.remote, mirror=mirror_url(cache.container_name(m))) for m in cache.mirrors
+    ]

@@ -1,0 +1,60 @@
+"""The docker network that kind's nodes and the caches share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from .preflight import LABEL_OWNER
+from .settings import NetworkSettings
+
+TOKEN = "kind-registry-cache:index:KindNetwork"
+
+
+@dataclass
+class KindNetworkArgs:
+    """Inputs of :class:`KindNetwork`."""
+
+    settings: NetworkSettings
+    #: ``<project>/<stack>``: labels the network so a later run knows this stack created it.
+    owner: str
+    #: Use an existing network of that name as it is (kind made it) instead of creating one.
+    adopt: bool = False
+
+
+class KindNetwork(pulumi.ComponentResource):
+    """A bridge network with kind's own options and a fixed subnet, or an adopted existing one."""
+
+    name: pulumi.Output[str]
+    """The docker network's name, for ``KIND_EXPERIMENTAL_DOCKER_NETWORK`` and the caches."""
+    subnet: pulumi.Output[str]
+    """The IPv4 subnet in CIDR form."""
+
+    def __init__(self, name: str, args: KindNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TOKEN, name, None, opts)
+        settings = args.settings
+        if args.adopt:
+            # The network exists with the configured subnet (preflight checked): use it, never delete it.
+            self.name = pulumi.Output.from_input(settings.name)
+        else:
+            # kind creates its network with these options when it is missing; creating it ourselves
+            # first pins the subnet, so addresses derived from it are deterministic.
+            network = docker.Network(
+                f"{name}-network",
+                name=settings.name,
+                driver="bridge",
+                options={
+                    "com.docker.network.bridge.enable_ip_masquerade": "true",
+                    "com.docker.network.driver.mtu": str(settings.mtu),
+                },
+                ipam_configs=[
+                    docker.NetworkIpamConfigArgs(subnet=str(settings.subnet), gateway=str(settings.gateway))
+                ],
+                labels=[docker.NetworkLabelArgs(label=LABEL_OWNER, value=args.owner)],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.name = network.name
+        self.subnet = pulumi.Output.from_input(str(settings.subnet))
+        self.register_outputs({"name": self.name, "subnet": self.subnet})

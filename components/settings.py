@@ -1,0 +1,512 @@
+"""Stack settings: parse and validate raw config values into frozen dataclasses (no Pulumi here)."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import versions
+
+#: The config namespace: every key is ``kind-registry-cache:<key>``.
+NAMESPACE = "kind-registry-cache"
+
+#: Upstream host -> remote URL of its pull-through cache. k8s.gcr.io is frozen since April 2023
+#: and redirects to registry.k8s.io, so its cache is filled from registry.k8s.io directly.
+DEFAULT_MIRRORS: dict[str, str] = {
+    "docker.io": "https://registry-1.docker.io",
+    "quay.io": "https://quay.io",
+    "ghcr.io": "https://ghcr.io",
+    "registry.k8s.io": "https://registry.k8s.io",
+    "gcr.io": "https://gcr.io",
+    "k8s.gcr.io": "https://registry.k8s.io",
+}
+
+DEFAULT_PORT_MAPPINGS: tuple[dict[str, Any], ...] = (
+    {"containerPort": 80, "hostPort": 80, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+    {"containerPort": 443, "hostPort": 443, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+)
+
+DEFAULT_SUBNET = "172.30.0.0/16"
+DEFAULT_MTU = 1500
+#: No expiry: distribution's expiry can break images that share blobs (distribution #2367, #4659, #4957).
+DEFAULT_TTL = "0"
+
+# kind accepts ^[a-z0-9.-]+$; the longest node name kind derives is "<name>-external-load-balancer",
+# and container hostnames must stay within 63 characters.
+_CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,38}[a-z0-9])?$")
+_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$"
+)
+_GO_DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$")
+_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*[a-z0-9]$", re.IGNORECASE)
+_PROTOCOLS = ("TCP", "UDP", "SCTP")
+_DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh", "npipe")
+
+CLUSTER_KEYS = ("name", "controlPlanes", "workers", "nodeImage", "portMappings")
+PORT_MAPPING_KEYS = ("containerPort", "hostPort", "listenAddress", "protocol")
+NETWORK_KEYS = ("name", "subnet", "mtu")
+CACHE_KEYS = ("image", "ttl", "hostPortStart", "mirrors", "namePrefix")
+CREDENTIAL_KEYS = ("username", "password")
+DOCKER_KEYS = ("host",)
+
+
+class SettingsError(ValueError):
+    """One or more stack settings are invalid; ``problems`` lists each with its key and the fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"invalid stack configuration ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n"
+            f"{lines}\n"
+            f"Fix each with `pulumi config set --path {NAMESPACE}:<key> <value>` "
+            f"(or edit Pulumi.<stack>.yaml); nothing was created."
+        )
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A host port of the first control-plane node (kind ``extraPortMappings``)."""
+
+    container_port: int
+    host_port: int
+    listen_address: str = "127.0.0.1"
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The kind cluster's topology."""
+
+    name: str
+    control_planes: int = 1
+    workers: int = 0
+    node_image: str = versions.NODE_IMAGE
+    port_mappings: tuple[PortMapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The docker network kind's nodes and the caches share."""
+
+    name: str = "kind"
+    subnet: ipaddress.IPv4Network = ipaddress.IPv4Network(DEFAULT_SUBNET)
+    mtu: int = DEFAULT_MTU
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        """The bridge's own address: the subnet's first host, as Docker picks by default."""
+        return self.subnet.network_address + 1
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """One upstream registry and its local pull-through cache."""
+
+    host: str
+    remote: str
+    has_credentials: bool = False
+
+    @property
+    def slug(self) -> str:
+        """The host as a docker-name-safe suffix: ``registry.k8s.io`` -> ``registry-k8s-io``."""
+        return re.sub(r"[^a-z0-9]+", "-", self.host.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The pull-through caches: one registry container and volume per mirror."""
+
+    name_prefix: str
+    image: str = versions.REGISTRY_IMAGE
+    ttl: str = DEFAULT_TTL
+    host_port_start: int = 0
+    mirrors: tuple[Mirror, ...] = ()
+
+    def container_name(self, mirror: Mirror) -> str:
+        """The cache container's name, which nodes resolve through Docker's embedded DNS."""
+        return f"{self.name_prefix}-{mirror.slug}"
+
+    def volume_name(self, mirror: Mirror) -> str:
+        """The docker volume holding the cache's data; it outlives ``pulumi destroy``."""
+        return f"{self.name_prefix}-{mirror.slug}"
+
+    def host_port(self, mirror: Mirror) -> int | None:
+        """The 127.0.0.1 port the cache's registry API is published on, if publishing is on."""
+        if not self.host_port_start:
+            return None
+        return self.host_port_start + self.mirrors.index(mirror)
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """Which Docker engine to use; ``None`` means what the Docker CLI uses."""
+
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one stack configures."""
+
+    project: str
+    stack: str
+    cluster: ClusterSettings
+    network: NetworkSettings
+    cache: CacheSettings
+    docker: DockerSettings = field(default_factory=DockerSettings)
+    certs_dir: str = ""
+
+
+class _Problems:
+    """Collects every problem so one run reports them all."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(f"{NAMESPACE}:{key}: {message}")
+
+    def mapping(self, key: str, value: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        """Return ``value`` as a mapping with only ``allowed`` keys, reporting anything else."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.add(key, f"must be an object with keys {', '.join(allowed)}; got {_show(value)}")
+            return {}
+        for unknown in sorted(set(value) - set(allowed)):
+            close = difflib.get_close_matches(str(unknown), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.add(f"{key}.{unknown}", f"unknown key{hint}; allowed keys: {', '.join(allowed)}")
+        return value
+
+    def integer(self, key: str, value: Any, *, low: int, high: int) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)  # `pulumi config set --path` stores numbers given on the CLI as text
+            else:
+                self.add(key, f"must be an integer from {low} to {high}; got {_show(value)}")
+                return None
+        if not low <= value <= high:
+            self.add(key, f"must be an integer from {low} to {high}; got {value}")
+            return None
+        return value
+
+    def text(self, key: str, value: Any, pattern: re.Pattern[str], allowed: str) -> str | None:
+        if not isinstance(value, str) or not pattern.match(value):
+            self.add(key, f"must be {allowed}; got {_show(value)}")
+            return None
+        return value
+
+
+def _show(value: Any) -> str:
+    return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+
+
+def parse(
+    *,
+    project: str,
+    stack: str,
+    home: str,
+    cluster: Any = None,
+    network: Any = None,
+    cache: Any = None,
+    credentials: Any = None,
+    docker: Any = None,
+    certs_dir: Any = None,
+) -> Settings:
+    """Validate raw config values (as read from the stack) and return :class:`Settings`.
+
+    :param project: the Pulumi project name.
+    :param stack: the stack name; the default cluster name and resource-name prefix.
+    :param home: the user's home directory, for ``~`` in ``certsDir``.
+    :param credentials: upstream host -> ``{username, password}``; only its shape is kept here.
+    :raises SettingsError: naming every invalid key, what is allowed, and how to fix it.
+    """
+    problems = _Problems()
+    cluster_settings = _parse_cluster(problems, stack, cluster)
+    network_settings = _parse_network(problems, network)
+    cache_settings = _parse_cache(problems, stack, cache, credentials)
+    docker_settings = _parse_docker(problems, docker)
+    certs = _parse_certs_dir(problems, certs_dir, home, project, stack)
+    if problems.items:
+        raise SettingsError(problems.items)
+    assert cluster_settings and network_settings and cache_settings
+    return Settings(
+        project=project,
+        stack=stack,
+        cluster=cluster_settings,
+        network=network_settings,
+        cache=cache_settings,
+        docker=docker_settings,
+        certs_dir=certs,
+    )
+
+
+def _parse_cluster(problems: _Problems, stack: str, raw: Any) -> ClusterSettings | None:
+    value = problems.mapping("cluster", raw, CLUSTER_KEYS)
+    name = value.get("name", stack)
+    if not isinstance(name, str) or not _CLUSTER_NAME.match(name):
+        source = "cluster.name" if "name" in value else "cluster.name (default: the stack name)"
+        problems.add(
+            source.split(" ")[0],
+            f"must be 1-40 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit; "
+            f"got {_show(name)}" + ("" if "name" in value else " from the stack name: set cluster.name"),
+        )
+        name = None
+    control_planes = problems.integer("cluster.controlPlanes", value.get("controlPlanes", 1), low=1, high=9)
+    workers = problems.integer("cluster.workers", value.get("workers", 0), low=0, high=64)
+    image = problems.text(
+        "cluster.nodeImage",
+        value.get("nodeImage", versions.NODE_IMAGE),
+        _IMAGE_REF,
+        "a kindest/node image reference such as " + repr(versions.NODE_IMAGE.split("@")[0]),
+    )
+    mappings = _parse_port_mappings(problems, value.get("portMappings", list(DEFAULT_PORT_MAPPINGS)))
+    if name is None or control_planes is None or workers is None or image is None or mappings is None:
+        return None
+    return ClusterSettings(
+        name=name, control_planes=control_planes, workers=workers, node_image=image, port_mappings=mappings
+    )
+
+
+def _parse_port_mappings(problems: _Problems, raw: Any) -> tuple[PortMapping, ...] | None:
+    if not isinstance(raw, list):
+        problems.add("cluster.portMappings", f"must be a list of port mappings; got {_show(raw)}")
+        return None
+    result: list[PortMapping] = []
+    seen: dict[tuple[str, int, str], int] = {}
+    ok = True
+    for index, item in enumerate(raw):
+        key = f"cluster.portMappings[{index}]"
+        value = problems.mapping(key, item, PORT_MAPPING_KEYS)
+        if not isinstance(item, Mapping):
+            ok = False
+            continue
+        container_port = problems.integer(f"{key}.containerPort", value.get("containerPort"), low=1, high=65535)
+        host_port = problems.integer(
+            f"{key}.hostPort", value.get("hostPort", value.get("containerPort")), low=1, high=65535
+        )
+        address = value.get("listenAddress", "127.0.0.1")
+        try:
+            ipaddress.ip_address(address)
+        except (TypeError, ValueError):
+            problems.add(f"{key}.listenAddress", f"must be an IP address such as 127.0.0.1; got {_show(address)}")
+            address = None
+        protocol = value.get("protocol", "TCP")
+        if not isinstance(protocol, str) or protocol.upper() not in _PROTOCOLS:
+            problems.add(f"{key}.protocol", f"must be one of {', '.join(_PROTOCOLS)}; got {_show(protocol)}")
+            protocol = None
+        if container_port is None or host_port is None or address is None or protocol is None:
+            ok = False
+            continue
+        ident = (address, host_port, protocol.upper())
+        if ident in seen:
+            problems.add(
+                f"{key}.hostPort",
+                f"{address}:{host_port}/{protocol.upper()} is already used by cluster.portMappings[{seen[ident]}]",
+            )
+            ok = False
+            continue
+        seen[ident] = index
+        result.append(PortMapping(container_port, host_port, address, protocol.upper()))
+    return tuple(result) if ok else None
+
+
+def _parse_network(problems: _Problems, raw: Any) -> NetworkSettings | None:
+    value = problems.mapping("network", raw, NETWORK_KEYS)
+    name = problems.text(
+        "network.name",
+        value.get("name", "kind"),
+        _DOCKER_NAME,
+        "a docker network name (letters, digits, '_', '.', '-')",
+    )
+    subnet_raw = value.get("subnet", DEFAULT_SUBNET)
+    subnet: ipaddress.IPv4Network | None = None
+    try:
+        subnet = ipaddress.IPv4Network(subnet_raw, strict=True) if isinstance(subnet_raw, str) else None
+        if subnet is None:
+            raise ValueError
+    except ValueError as err:
+        detail = ""
+        if isinstance(subnet_raw, str) and "has host bits set" in str(err):
+            detail = f" (did you mean {ipaddress.IPv4Network(subnet_raw, strict=False)}?)"
+        problems.add(
+            "network.subnet",
+            f"must be an IPv4 network in CIDR form such as {DEFAULT_SUBNET}; got {_show(subnet_raw)}{detail}",
+        )
+        subnet = None
+    if subnet is not None:
+        if not subnet.is_private:
+            problems.add("network.subnet", f"must be a private range (e.g. 172.16.0.0/12 space); got {subnet}")
+            subnet = None
+        elif not 8 <= subnet.prefixlen <= 24:
+            problems.add(
+                "network.subnet",
+                f"must have a prefix length from /8 to /24 so nodes, caches and load-balancer addresses fit; got {subnet}",
+            )
+            subnet = None
+    mtu = problems.integer("network.mtu", value.get("mtu", DEFAULT_MTU), low=1280, high=9000)
+    if name is None or subnet is None or mtu is None:
+        return None
+    return NetworkSettings(name=name, subnet=subnet, mtu=mtu)
+
+
+def normalize_host(host: str) -> str:
+    """The canonical spelling of a registry host, as containerd names its certs.d folder."""
+    return host.strip().lower().rstrip(".")
+
+
+def _parse_cache(problems: _Problems, stack: str, raw: Any, credentials: Any) -> CacheSettings | None:
+    value = problems.mapping("cache", raw, CACHE_KEYS)
+    prefix = problems.text(
+        "cache.namePrefix",
+        value.get("namePrefix", f"kcr-{stack}"),
+        _DOCKER_NAME,
+        "a docker-name-safe prefix (letters, digits, '_', '.', '-')" + ("" if "namePrefix" in value else " (set cache.namePrefix; the default derives from the stack name)"),
+    )
+    image = problems.text("cache.image", value.get("image", versions.REGISTRY_IMAGE), _IMAGE_REF, "an image reference such as 'registry:3'")
+    ttl = value.get("ttl", DEFAULT_TTL)
+    if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl == 0:
+        ttl = "0"
+    ttl = problems.text("cache.ttl", ttl, _GO_DURATION, "a Go duration such as '168h' or '0' for no expiry")
+    mirrors = _parse_mirrors(problems, value.get("mirrors"))
+    hosts = {m.host for m in mirrors or ()}
+    creds = _parse_credentials(problems, credentials, hosts)
+    if mirrors is not None:
+        mirrors = tuple(Mirror(m.host, m.remote, m.host in creds) for m in mirrors)
+    count = len(mirrors or ())
+    start = problems.integer("cache.hostPortStart", value.get("hostPortStart", 0), low=0, high=65535 - max(count, 1) + 1)
+    if start is not None and 0 < start < 1024:
+        problems.add("cache.hostPortStart", f"must be 0 (do not publish) or from 1024 to {65535 - count + 1}; got {start}")
+        start = None
+    if prefix is None or image is None or ttl is None or mirrors is None or start is None:
+        return None
+    return CacheSettings(name_prefix=prefix, image=image, ttl=ttl, host_port_start=start, mirrors=mirrors)
+
+
+def _parse_mirrors(problems: _Problems, raw: Any) -> tuple[Mirror, ...] | None:
+    """Stack mirrors are merged over :data:`DEFAULT_MIRRORS`; ``null`` or ``false`` removes a default."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        problems.add("cache.mirrors", f"must be an object of upstream host -> remote URL; got {_show(raw)}")
+        return None
+    merged: dict[str, str | None] = dict(DEFAULT_MIRRORS)
+    spelled: dict[str, str] = {}
+    ok = True
+    for host_raw, remote in raw.items():
+        key = f"cache.mirrors.{host_raw}"
+        host = normalize_host(str(host_raw))
+        if host in spelled:
+            problems.add(key, f"names the same upstream as cache.mirrors.{spelled[host]}: keep one of them")
+            ok = False
+            continue
+        spelled[host] = str(host_raw)
+        if not _HOSTNAME.match(host):
+            problems.add(key, "the key must be a registry host such as 'docker.io' or 'registry.example.com:5000'")
+            ok = False
+            continue
+        if remote is None or remote is False:
+            merged[host] = None
+            continue
+        error = _remote_url_error(remote)
+        if error:
+            problems.add(key, error)
+            ok = False
+            continue
+        merged[host] = str(remote).rstrip("/")
+    if not ok:
+        return None
+    mirrors = tuple(Mirror(host, remote) for host, remote in merged.items() if remote is not None)
+    if not mirrors:
+        problems.add("cache.mirrors", "removes every upstream; keep at least one mirror")
+        return None
+    return mirrors
+
+
+def _remote_url_error(remote: Any) -> str | None:
+    if not isinstance(remote, str):
+        return f"must be an http(s) URL of the upstream registry such as 'https://quay.io'; got {_show(remote)}"
+    parts = urlsplit(remote)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL of the upstream registry such as 'https://quay.io'; got {remote!r}"
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        return (
+            f"must be the upstream registry's root URL without a path (a pull-through cache proxies a whole "
+            f"registry); got {remote!r}"
+        )
+    if parts.username or parts.password:
+        return "must not carry credentials; use `pulumi config set --secret --path` on kind-registry-cache:credentials"
+    return None
+
+
+def _parse_credentials(problems: _Problems, raw: Any, hosts: set[str]) -> set[str]:
+    if raw is None:
+        return set()
+    if not isinstance(raw, Mapping):
+        problems.add("credentials", "must be a secret object of upstream host -> {username, password}")
+        return set()
+    result: set[str] = set()
+    for host_raw, entry in raw.items():
+        host = normalize_host(str(host_raw))
+        key = f"credentials.{host_raw}"
+        if host not in hosts:
+            problems.add(key, f"names no configured mirror; configured: {', '.join(sorted(hosts)) or 'none'}")
+            continue
+        value = problems.mapping(key, entry, CREDENTIAL_KEYS)
+        missing = [k for k in CREDENTIAL_KEYS if not isinstance(value.get(k), str) or not value.get(k)]
+        if isinstance(entry, Mapping) and missing:
+            problems.add(
+                key,
+                f"needs a non-empty {' and '.join(missing)}: "
+                f"`pulumi config set --secret --path '{NAMESPACE}:credentials[\"{host}\"].{missing[0]}' <value>`",
+            )
+            continue
+        if isinstance(entry, Mapping):
+            result.add(host)
+    return result
+
+
+def credentials_for(raw: Any, host: str) -> tuple[str, str] | None:
+    """The (username, password) configured for ``host``, already validated by :func:`parse`."""
+    if not isinstance(raw, Mapping):
+        return None
+    for key, entry in raw.items():
+        if normalize_host(str(key)) == host and isinstance(entry, Mapping):
+            return str(entry["username"]), str(entry["password"])
+    return None
+
+
+def _parse_docker(problems: _Problems, raw: Any) -> DockerSettings:
+    value = problems.mapping("docker", raw, DOCKER_KEYS)
+    host = value.get("host")
+    if host in (None, ""):
+        return DockerSettings()
+    if not isinstance(host, str) or urlsplit(host).scheme not in _DOCKER_HOST_SCHEMES:
+        problems.add(
+            "docker.host",
+            f"must be a Docker endpoint URL ({', '.join(s + '://' for s in _DOCKER_HOST_SCHEMES)}); got {_show(host)}",
+        )
+        return DockerSettings()
+    return DockerSettings(host=host)
+
+
+def _parse_certs_dir(problems: _Problems, raw: Any, home: str, project: str, stack: str) -> str:
+    if raw in (None, ""):
+        return str(PurePosixPath(home) / f".{project}" / stack / "certs.d")
+    if not isinstance(raw, str):
+        problems.add("certsDir", f"must be a directory path; got {_show(raw)}")
+        return ""
+    path = str(PurePosixPath(home) / raw[2:]) if raw == "~" or raw.startswith("~/") else raw
+    if not PurePosixPath(path).is_absolute():
+        problems.add("certsDir", f"must be an absolute path or start with '~/' (kind mounts it into nodes); got {raw!r}")
+        return ""
+    return path

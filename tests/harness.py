@@ -1,0 +1,213 @@
+"""Runs the whole Pulumi program under mocks and records every resource, option, invoke and stack output.
+
+The CLI is not needed: config comes from Pulumi.yaml's defaults and Pulumi.<stack>.yaml, as the CLI
+would merge them, plus per-test overrides. A ``MockMonitor`` subclass sees each RegisterResource
+request, so resource options (parent, dependencies, retainOnDelete, ...) can be asserted too.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "kind-registry-cache"
+
+#: What the preflight script prints on a healthy machine with no docker network of ours yet.
+HEALTHY_PREFLIGHT = "\n".join(
+    [
+        "kind=kind v0.32.0 go1.24.2 linux/amd64",
+        "docker=28.2.2",
+        "context_host=unix:///var/run/docker.sock",
+        'network={"Name":"bridge","IPAM":{"Config":[{"Subnet":"172.17.0.0/16"}]},"Labels":{},"Containers":{}}',
+    ]
+)
+
+SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secret value
+
+
+@dataclass
+class Registered:
+    """One RegisterResource request, decoded."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str
+    dependencies: list[str]
+    provider: str
+    retain_on_delete: bool
+    deleted_with: str
+    delete_before_replace: bool
+    replace_on_changes: list[str]
+    additional_secret_outputs: list[str]
+    #: top-level input names whose value is (or contains) a secret
+    secret_inputs: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Recording:
+    """Everything one program run registered."""
+
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    invokes: list[tuple[str, dict[str, Any]]]
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Registered:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name!r}, found {len(found)}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+def _contains_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:  # noqa: SLF001
+            return True
+        return any(_contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secret(v) for v in value)
+    return False
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, preflight_stdout: str) -> None:
+        self.preflight_stdout = preflight_stdout
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = f"sha256:{'0' * 64}"
+        if args.typ == "command:local:Command":
+            outputs["stdout"] = "apiVersion: v1\nkind: Config\n# fake kubeconfig\n"
+            outputs["stderr"] = ""
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "command:local:run":
+            return {"stdout": self.preflight_stdout, "stderr": ""}
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+
+class _Monitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.stack_secret_outputs: set[str] = set()
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            wire = _struct_to_python(request.object)
+            self.registered.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    custom=request.custom,
+                    inputs=_unwrap(rpc.deserialize_properties(request.object)),
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    provider=request.provider,
+                    retain_on_delete=request.retainOnDelete,
+                    deleted_with=request.deletedWith,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    replace_on_changes=list(request.replaceOnChanges),
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                    secret_inputs={k for k, v in wire.items() if _contains_secret(v)},
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            wire = _struct_to_python(request.outputs)
+            self.stack_secret_outputs = {k for k, v in wire.items() if _contains_secret(v)}
+            self.stack_outputs = _unwrap(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+    def Invoke(self, request):  # noqa: N802 - gRPC method name
+        self.invokes.append((request.tok, rpc.deserialize_properties(request.args)))
+        return super().Invoke(request)
+
+
+def _unwrap(value: Any) -> Any:
+    """Replace wire-format secret markers by their values (secretness is recorded separately)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:  # noqa: SLF001
+            return _unwrap(value["value"])
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _struct_to_python(struct: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json.loads(json_format.MessageToJson(struct)) if struct is not None else {}
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """Config as the CLI would pass it: Pulumi.yaml defaults, then Pulumi.<stack>.yaml (short keys)."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    values = {key: spec["default"] for key, spec in project.get("config", {}).items() if "default" in spec}
+    stack_file = ROOT / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        for key, value in (yaml.safe_load(stack_file.read_text()) or {}).get("config", {}).items():
+            values[key.split(":", 1)[1]] = value
+    return values
+
+
+def run_program(
+    stack: str = "dev",
+    overrides: dict[str, Any] | None = None,
+    secret_keys: tuple[str, ...] = (),
+    preflight: str = HEALTHY_PREFLIGHT,
+    use_stack_file: bool = True,
+) -> Recording:
+    """Run ``__main__.py`` under mocks and return what it registered.
+
+    :param overrides: short config keys (``cluster``) replacing the stack's values.
+    :param secret_keys: short keys stored as secrets (as ``pulumi config set --secret`` would).
+    :param preflight: what the preflight script prints on the pretend machine.
+    """
+    values = stack_config(stack) if use_stack_file else stack_config("__none__")
+    values.update(overrides or {})
+    config = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
+    mocks = _Mocks(preflight)
+    monitor = _Monitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # set_mocks registers a root stack and closes it at once; start a fresh one so exports are recorded.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, [f"{PROJECT}:{k}" for k in secret_keys])
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    _sync_await(run_in_stack(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    return Recording(
+        resources=list(monitor.registered),
+        outputs=dict(monitor.stack_outputs),
+        secret_outputs=set(monitor.stack_secret_outputs),
+        invokes=list(monitor.invokes),
+    )
