@@ -1,0 +1,199 @@
+"""A private Docker engine for the integration tier: start it, talk to it, stop it."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import docker
+
+__all__ = ["DEFAULT_ROOT", "Engine", "EngineError", "remove_everything", "start_engine", "stop_engine"]
+
+# Kept between runs so the generated images (images.py) survive: a rerun only starts the daemon.
+DEFAULT_ROOT = Path(os.environ.get("KRC_DOCKERD_DIR", "/tmp/krc-dockerd"))
+
+
+class EngineError(RuntimeError):
+    """The private engine could not be started or stopped."""
+
+
+@dataclass
+class Engine:
+    """A running private dockerd and a Docker SDK client connected to it."""
+
+    root: Path
+    process: subprocess.Popen
+    client: docker.DockerClient
+    _lock: IO[bytes] = field(repr=False)
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
+    @property
+    def base_url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "dockerd.log"
+
+
+def _daemon_args(root: Path) -> list[str]:
+    args = [
+        "dockerd",
+        # An empty config file: the host's /etc/docker/daemon.json must not leak in.
+        f"--config-file={root / 'daemon.json'}",
+        f"--data-root={root / 'data'}",
+        f"--exec-root={root / 'exec'}",
+        f"--pidfile={root / 'dockerd.pid'}",
+        f"--host=unix://{root / 'docker.sock'}",
+        # No iptables rules, masquerading or forwarding: containers reach each other on the bridges the tests
+        # create, the host reaches published ports through docker-proxy, and nothing is routed off this machine.
+        "--iptables=false",
+        "--ip-masq=false",
+        "--ip-forward=false",
+        # No default docker0 bridge: tests use only networks they create.
+        "--bridge=none",
+    ]
+    driver = os.environ.get("KRC_DOCKERD_STORAGE_DRIVER")
+    if driver:  # otherwise dockerd picks (overlay2 here, vfs where overlay is unavailable)
+        args.append(f"--storage-driver={driver}")
+    return args
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return not _pid_alive(pid)
+
+
+def _kill_stale_daemon(root: Path) -> None:
+    """End a dockerd left behind by an interrupted run of this tier (we hold the lock, so it is ours)."""
+    pidfile = root / "dockerd.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return
+    if not cmdline or not cmdline[0].endswith(b"dockerd") or f"--data-root={root / 'data'}".encode() not in cmdline:
+        return
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_exit(pid, 30):
+        os.kill(pid, signal.SIGKILL)
+        _wait_exit(pid, 10)
+
+
+def _log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def remove_everything(client: docker.DockerClient) -> None:
+    """Remove all containers (with their anonymous volumes), networks and volumes of the private engine.
+
+    Images are kept: they are the per-tag cache of images.py.
+    """
+    for container in client.containers.list(all=True):
+        container.remove(force=True, v=True)
+    for network in client.networks.list():
+        if network.name not in ("bridge", "host", "none"):
+            network.remove()
+    for volume in client.volumes.list():
+        volume.remove(force=True)
+
+
+def start_engine(root: Path = DEFAULT_ROOT, timeout: float = 60.0) -> Engine:
+    """Start a private dockerd under ``root`` and return it once it answers.
+
+    Leftover containers, networks and volumes from an earlier run are removed. Raises EngineError with the
+    daemon's log when it cannot start, and when another process already holds this engine.
+
+    :param root: directory for the socket, data-root, exec-root, pidfile and log
+    :param timeout: seconds to wait for the daemon to answer a ping
+    """
+    if os.geteuid() != 0:
+        raise EngineError("the private dockerd must be started as root")
+    root.mkdir(parents=True, exist_ok=True)
+    lock = open(root / "lock", "wb")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise EngineError(f"another test session is using the engine in {root} (lock held)") from None
+
+    _kill_stale_daemon(root)
+    (root / "docker.sock").unlink(missing_ok=True)
+    (root / "daemon.json").write_text(json.dumps({}))
+    log_path = root / "dockerd.log"
+    with open(log_path, "wb") as log:
+        try:
+            process = subprocess.Popen(
+                _daemon_args(root), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            lock.close()
+            raise EngineError("dockerd not found: run tests/integration/setup.sh as root first") from None
+
+    client: docker.DockerClient | None = None
+    deadline = time.monotonic() + timeout
+    while client is None:
+        if process.poll() is not None:
+            lock.close()
+            raise EngineError(f"dockerd exited with {process.returncode}; log {log_path}:\n{_log_tail(log_path)}")
+        if time.monotonic() > deadline:
+            process.kill()
+            lock.close()
+            raise EngineError(f"dockerd did not answer within {timeout}s; log {log_path}:\n{_log_tail(log_path)}")
+        try:
+            candidate = docker.DockerClient(base_url=f"unix://{root / 'docker.sock'}", version="auto", timeout=120)
+            candidate.ping()
+            client = candidate
+        except Exception:  # noqa: BLE001 - socket missing or daemon still initialising
+            time.sleep(0.2)
+
+    engine = Engine(root=root, process=process, client=client, _lock=lock)
+    remove_everything(client)
+    return engine
+
+
+def stop_engine(engine: Engine, timeout: float = 30.0) -> None:
+    """Remove what the tests left, stop dockerd (and the containerd it manages) and release the lock."""
+    try:
+        try:
+            remove_everything(engine.client)
+        finally:
+            engine.client.close()
+            if engine.process.poll() is None:
+                engine.process.send_signal(signal.SIGTERM)
+                try:
+                    engine.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    engine.process.kill()
+                    engine.process.wait(10)
+                    raise EngineError(f"dockerd ignored SIGTERM for {timeout}s and was killed") from None
+    finally:
+        engine._lock.close()
