@@ -1,0 +1,103 @@
+"""hosts.toml files, the containerd patch, and the script that writes the certs folder."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components import mirrors, settings
+from components.mirrors import HostsEntry
+
+
+def test_containerd_patch_exact_text():
+    assert mirrors.containerd_patch() == (
+        '[plugins."io.containerd.grpc.v1.cri".registry]\nconfig_path = "/etc/containerd/certs.d"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        pytest.param(
+            HostsEntry("docker.io", "https://registry-1.docker.io", "http://kcr-dev-docker-io:5000"),
+            'server = "https://registry-1.docker.io"\n\n'
+            '[host."http://kcr-dev-docker-io:5000"]\n'
+            'capabilities = [\n    "pull",\n    "resolve",\n]\n',
+            id="docker-hub",
+        ),
+        pytest.param(
+            HostsEntry("k8s.gcr.io", "https://registry.k8s.io", "http://kcr-dev-k8s-gcr-io:5000"),
+            'server = "https://registry.k8s.io"\n\n'
+            '[host."http://kcr-dev-k8s-gcr-io:5000"]\n'
+            'capabilities = [\n    "pull",\n    "resolve",\n]\n',
+            id="frozen-k8s-gcr-served-from-registry-k8s",
+        ),
+    ],
+)
+def test_hosts_toml_exact_text(entry, expected):
+    assert mirrors.hosts_toml(entry) == expected
+
+
+def test_one_file_per_default_upstream_through_its_own_cache():
+    cache = settings.parse(project="p", stack="dev", home="/h").cache
+    files = mirrors.hosts_files(mirrors.entries(cache))
+    assert sorted(files) == sorted(f"{h}/hosts.toml" for h in settings.DEFAULT_MIRRORS)
+    for host, remote in settings.DEFAULT_MIRRORS.items():
+        data = tomllib.loads(files[f"{host}/hosts.toml"])
+        assert data["server"] == remote
+        slug = host.replace(".", "-")
+        assert data["host"] == {f"http://kcr-dev-{slug}:5000": {"capabilities": ["pull", "resolve"]}}
+
+
+hosts = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,10}){0,2}(:[1-9][0-9]{2,3})?", fullmatch=True)
+
+
+@given(host=hosts, remote_host=hosts, container=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True))
+def test_every_hosts_toml_parses_and_names_mirror_and_server(host, remote_host, container):
+    entry = HostsEntry(host, f"https://{remote_host}", mirrors.mirror_url(container))
+    data = tomllib.loads(mirrors.hosts_toml(entry))
+    assert data["server"] == f"https://{remote_host}"
+    assert list(data["host"]) == [f"http://{container}:5000"]
+    assert data["host"][f"http://{container}:5000"]["capabilities"] == ["pull", "resolve"]
+
+
+def run(script: str) -> None:
+    subprocess.run(["sh", "-c", script], check=True)
+
+
+def test_write_script_creates_updates_and_prunes_in_place(tmp_path):
+    certs = tmp_path / "certs.d"
+    run(mirrors.write_script(str(certs), {"a.io/hosts.toml": "one\n", "b.io/hosts.toml": "it's \"quoted\" $HOME\n"}))
+    assert (certs / "a.io/hosts.toml").read_text() == "one\n"
+    assert (certs / "b.io/hosts.toml").read_text() == "it's \"quoted\" $HOME\n"
+    inode = certs.stat().st_ino
+    (certs / "user-notes").mkdir()
+
+    run(mirrors.write_script(str(certs), {"b.io/hosts.toml": "two\n", "c.io/hosts.toml": "three\n"}))
+    assert certs.stat().st_ino == inode, "the mounted folder itself must survive an update"
+    assert not (certs / "a.io").exists(), "a removed mirror's folder is pruned"
+    assert (certs / "b.io/hosts.toml").read_text() == "two\n"
+    assert (certs / "c.io/hosts.toml").read_text() == "three\n"
+    assert (certs / "user-notes").is_dir(), "folders without a hosts.toml are not ours to delete"
+    assert not list(certs.rglob("*.tmp"))
+
+
+def test_remove_script_only_removes_a_folder_it_created(tmp_path):
+    ours = tmp_path / "ours"
+    run(mirrors.write_script(str(ours), {"a.io/hosts.toml": "x"}))
+    run(mirrors.remove_script(str(ours)))
+    assert not ours.exists()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    run(mirrors.remove_script(str(theirs)))
+    assert theirs.exists()
+
+
+def test_write_script_handles_paths_with_spaces(tmp_path):
+    certs = tmp_path / "with space" / "certs.d"
+    run(mirrors.write_script(str(certs), {"a.io/hosts.toml": "x"}))
+    assert (certs / "a.io/hosts.toml").read_text() == "x"
