@@ -1,0 +1,288 @@
+"""Helm values, MetalLB objects and address ranges for the cluster add-ons (no Pulumi here)."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .kindconfig import KindOptions
+from .settings import PortMapping
+
+#: The API server port inside the kind network, on the control plane or kind's load balancer.
+API_SERVER_PORT = 6443
+
+CILIUM_CHART = "cilium"
+METALLB_CHART = "metallb"
+INGRESS_NGINX_CHART = "ingress-nginx"
+
+CILIUM_NAMESPACE = "kube-system"
+METALLB_NAMESPACE = "metallb-system"
+INGRESS_NGINX_NAMESPACE = "ingress-nginx"
+
+#: MetalLB's speaker needs host networking and NET_RAW, which the `privileged` level allows.
+PRIVILEGED_NAMESPACE_LABELS: dict[str, str] = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/audit": "privileged",
+    "pod-security.kubernetes.io/warn": "privileged",
+}
+
+#: The label kind's ingress guide puts on the node that carries the host port mappings.
+INGRESS_NODE_LABELS: dict[str, str] = {"ingress-ready": "true"}
+
+METALLB_API_VERSION = "metallb.io/v1beta1"
+#: Name of the IPAddressPool and the L2Advertisement that announces it.
+METALLB_POOL_NAME = "kind"
+
+#: Docker hands out container addresses from the bottom of the subnet in order: the gateway, then
+#: the nodes, kind's load balancer and the caches. The pool stays clear of this many low addresses,
+#: more than the largest topology the settings allow (9 control planes, 64 workers, the caches).
+DOCKER_LOW_ADDRESSES = 128
+
+# The usual kind pool: .200-.250 of the subnet's last /24.
+_POOL_FIRST_OFFSET = 200
+_POOL_LAST_OFFSET = 250
+
+
+@dataclass(frozen=True)
+class PoolRange:
+    """An inclusive range of IPv4 addresses MetalLB hands to LoadBalancer services."""
+
+    start: ipaddress.IPv4Address
+    end: ipaddress.IPv4Address
+
+    def __str__(self) -> str:
+        return f"{self.start}-{self.end}"
+
+    @property
+    def size(self) -> int:
+        return int(self.end) - int(self.start) + 1
+
+
+def default_pool_range(subnet: ipaddress.IPv4Network) -> PoolRange:
+    """``.200-.250`` of the subnet's last /24: ``x.y.255.200-x.y.255.250`` for a /16.
+
+    :param subnet: the kind network, /8 to /24 (what the settings accept).
+    """
+    last_24 = int(subnet.broadcast_address) & ~0xFF
+    return PoolRange(
+        ipaddress.IPv4Address(last_24 + _POOL_FIRST_OFFSET), ipaddress.IPv4Address(last_24 + _POOL_LAST_OFFSET)
+    )
+
+
+def parse_pool_range(text: str) -> PoolRange:
+    """Read ``first-last`` (MetalLB's range form) or a CIDR such as ``172.30.255.192/27``.
+
+    :raises ValueError: when ``text`` is neither, or the range runs backwards.
+    """
+    if "-" in text:
+        first, _, last = text.partition("-")
+        start, end = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
+    else:
+        network = ipaddress.IPv4Network(text.strip(), strict=True)
+        start, end = network.network_address, network.broadcast_address
+    if end < start:
+        raise ValueError(f"the range runs backwards: {start} is after {end}")
+    return PoolRange(start, end)
+
+
+def pool_range_problem(subnet: ipaddress.IPv4Network, pool: PoolRange) -> str | None:
+    """Why ``pool`` cannot serve LoadBalancer addresses on ``subnet``, or ``None`` when it can."""
+    if pool.start not in subnet or pool.end not in subnet:
+        return f"{pool} is not inside the kind network {subnet}; the default is {default_pool_range(subnet)}"
+    if pool.end == subnet.broadcast_address:
+        return f"{pool} includes the broadcast address {subnet.broadcast_address}; end it one address lower"
+    low_end = subnet.network_address + DOCKER_LOW_ADDRESSES - 1
+    if pool.start <= low_end:
+        return (
+            f"{pool} overlaps {subnet.network_address}-{low_end}, where Docker puts the gateway, the nodes and "
+            f"the caches; start it above {low_end} (the default is {default_pool_range(subnet)})"
+        )
+    return None
+
+
+def kind_options(certs_dir: str, *, cilium: bool, ingress: bool) -> KindOptions:
+    """What the add-ons need from kind's config.
+
+    :param cilium: Cilium replaces kindnet and kube-proxy, so kind installs neither.
+    :param ingress: ingress-nginx runs on the first control plane, which carries the host port mappings.
+    """
+    return KindOptions(
+        certs_dir=certs_dir,
+        disable_default_cni=cilium,
+        kube_proxy_mode="none" if cilium else None,
+        first_node_labels=dict(INGRESS_NODE_LABELS) if ingress else {},
+    )
+
+
+def cilium_values(api_host: str, *, hubble: bool) -> dict[str, Any]:
+    """Cilium 1.20 as kind's CNI, replacing kube-proxy.
+
+    Without kube-proxy nothing serves the ``kubernetes`` service before Cilium runs, so the agent
+    reaches the API server by its name on the kind network. Since 1.16 ``kubeProxyReplacement`` is
+    ``true``/``false`` only, and ``hostServices``, ``externalIPs.enabled``, ``hostPort.enabled`` and
+    ``nodePort.enabled`` are gone (on with the replacement), so none of them is set.
+
+    :param api_host: ``<cluster>-control-plane``, or ``<cluster>-external-load-balancer`` with several control planes.
+    :param hubble: also run Hubble relay (and pull its image).
+    """
+    pull = {"pullPolicy": "IfNotPresent"}
+    relay: dict[str, Any] = {"enabled": hubble}
+    if hubble:
+        relay["image"] = dict(pull)
+    return {
+        "kubeProxyReplacement": True,
+        "k8sServiceHost": api_host,
+        "k8sServicePort": API_SERVER_PORT,
+        # kind's kube-controller-manager allocates the node pod CIDRs; Cilium uses them.
+        "ipam": {"mode": "kubernetes"},
+        "image": dict(pull),
+        # One operator is enough locally; its required anti-affinity leaves a second one Pending
+        # on a single-node cluster.
+        "operator": {"replicas": 1, "image": dict(pull)},
+        "envoy": {"image": dict(pull)},
+        "hubble": {"relay": relay},
+    }
+
+
+def metallb_values(*, frr: bool) -> dict[str, Any]:
+    """MetalLB 0.16 in L2 mode; ``frr`` keeps the frr-k8s BGP backend the chart enables by default."""
+    return {
+        # 0.16 turns the frr-k8s subchart on by default; L2 announcements do not need it.
+        "frrk8s": {"enabled": frr},
+        "speaker": {
+            # The older FRR sidecar mode is deprecated; frr-k8s replaces it.
+            "frr": {"enabled": False},
+            # kubeadm labels control planes exclude-from-external-load-balancers and MetalLB honours it
+            # since 0.14; kind drops the label only on single-node clusters (metallb#2274, kind#3506),
+            # so a control-plane-only cluster would announce nothing.
+            "ignoreExcludeLB": True,
+        },
+    }
+
+
+def ip_address_pool(pool: PoolRange) -> dict[str, Any]:
+    """The ``IPAddressPool`` MetalLB assigns LoadBalancer addresses from (``configInline`` ended in 0.13)."""
+    return {
+        "apiVersion": METALLB_API_VERSION,
+        "kind": "IPAddressPool",
+        "metadata": {"name": METALLB_POOL_NAME, "namespace": METALLB_NAMESPACE},
+        "spec": {"addresses": [str(pool)]},
+    }
+
+
+def l2_advertisement() -> dict[str, Any]:
+    """The ``L2Advertisement`` that answers ARP for the pool's addresses on the kind network."""
+    return {
+        "apiVersion": METALLB_API_VERSION,
+        "kind": "L2Advertisement",
+        "metadata": {"name": METALLB_POOL_NAME, "namespace": METALLB_NAMESPACE},
+        "spec": {"ipAddressPools": [METALLB_POOL_NAME]},
+    }
+
+
+def ingress_nginx_values() -> dict[str, Any]:
+    """ingress-nginx 4.15 the way kind's ingress guide runs it.
+
+    The controller binds host ports 80/443 on the node that carries kind's port mappings, so the
+    host reaches it on 127.0.0.1; the Service stays NodePort (a LoadBalancer would wait for MetalLB).
+    """
+    return {
+        "controller": {
+            "hostPort": {"enabled": True, "ports": {"http": 80, "https": 443}},
+            "nodeSelector": dict(INGRESS_NODE_LABELS),
+            # The labelled node is a control plane, tainted whenever the cluster has workers.
+            "tolerations": [
+                {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+            ],
+            "service": {"type": "NodePort"},
+            "publishService": {"enabled": False},
+            "extraArgs": {"publish-status-address": "localhost"},
+            # The new pod needs the old one's host ports: let the old one go first.
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "terminationGracePeriodSeconds": 0,
+            "watchIngressWithoutClass": True,
+        }
+    }
+
+
+def ingress_url(port_mappings: Sequence[PortMapping]) -> str | None:
+    """Where the host reaches ingress-nginx: the mapping of node port 80 (else 443), or ``None``."""
+    for container_port, scheme in ((80, "http"), (443, "https")):
+        for mapping in port_mappings:
+            if mapping.container_port != container_port or mapping.protocol != "TCP":
+                continue
+            address = ipaddress.ip_address(mapping.listen_address)
+            if address.is_unspecified:
+                address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+            host = f"[{address}]" if address.version == 6 else str(address)
+            default_port = 80 if scheme == "http" else 443
+            port = "" if mapping.host_port == default_port else f":{mapping.host_port}"
+            return f"{scheme}://{host}{port}"
+    return None
+
+
+def merge_values(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
+    """Stack values over ours: objects merge key by key, lists and scalars replace, ``null`` removes ours.
+
+    Neither argument is changed.
+    """
+    merged = copy.deepcopy(dict(ours))
+    for key, value in theirs.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping):
+            base = merged.get(key)
+            merged[key] = merge_values(base if isinstance(base, Mapping) else {}, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+#: Values of the 2022 recipes that current charts reject or ignore: chart -> [(path, why)].
+_STALE_VALUES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    CILIUM_CHART: (
+        (("hostServices",), "was removed in Cilium 1.16 (socket load-balancing is part of kubeProxyReplacement)"),
+        (("externalIPs", "enabled"), "was removed in Cilium 1.16 (on with kubeProxyReplacement)"),
+        (("hostPort", "enabled"), "was removed in Cilium 1.16 (on with kubeProxyReplacement)"),
+        (("nodePort", "enabled"), "was removed in Cilium 1.16 (on with kubeProxyReplacement)"),
+    ),
+    METALLB_CHART: (
+        (("configInline",), "was removed in MetalLB 0.13; set addons.metallb.range (an IPAddressPool) instead"),
+    ),
+    INGRESS_NGINX_CHART: (),
+}
+
+
+def stale_values(chart: str, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Keys in stack ``values`` that the current ``chart`` rejects or silently ignores.
+
+    :returns: ``(dotted path, why)`` pairs, in a fixed order.
+    """
+    found: list[tuple[str, str]] = []
+    for path, why in _STALE_VALUES[chart]:
+        node: Any = values
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append((".".join(path), f"{why}; remove it"))
+    if chart == CILIUM_CHART and "kubeProxyReplacement" in values:
+        mode = values["kubeProxyReplacement"]
+        if mode is not True and str(mode).lower() != "true":
+            found.append(
+                (
+                    "kubeProxyReplacement",
+                    f"must stay true: with Cilium on, kind runs without kube-proxy, so Cilium has to replace it "
+                    f"('strict', 'partial' and 'probe' ended in Cilium 1.16); got {mode!r}",
+                )
+            )
+    return found
+
+
+def chart_source(repository: str, chart: str) -> tuple[str, str | None]:
+    """The Release's ``chart`` and repository URL: an ``oci://`` repository names the chart itself."""
+    if repository.startswith("oci://"):
+        return f"{repository.rstrip('/')}/{chart}", None
+    return chart, repository
