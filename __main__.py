@@ -1,16 +1,17 @@
-"""kind-registry-cache: network, pull-through caches, then the kind cluster pulling through them."""
+"""kind-registry-cache: network, pull-through caches, the kind cluster pulling through them, its add-ons."""
 
 import pulumi
 import pulumi_docker as docker
 
-from components import config, mirrors, prerequisites
+from components import addon_values, config, mirrors, prerequisites
+from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.cache import RegistryCaches, RegistryCachesArgs
 from components.cluster import KindCluster, KindClusterArgs
-from components.kindconfig import KindOptions
 from components.network import KindNetwork, KindNetworkArgs
 
 stack_config = config.load()
 settings = stack_config.settings
+addons = stack_config.addons
 owner = f"{settings.project}/{settings.stack}"
 decision = prerequisites.check(stack_config)
 
@@ -33,11 +34,23 @@ cluster = KindCluster(
     "kind",
     KindClusterArgs(
         settings=settings.cluster,
-        options=KindOptions(certs_dir=settings.certs_dir),
+        options=addon_values.kind_options(
+            settings.certs_dir, cilium=addons.cilium.enabled, ingress=addons.ingress_nginx.enabled
+        ),
         hosts_files=mirrors.hosts_files(mirrors.entries(settings.cache)),
         network_name=settings.network.name,
         docker_host=decision.docker_host,
         depends_on=[network, caches],
+    ),
+)
+
+cluster_addons = ClusterAddons(
+    "addons",
+    ClusterAddonsArgs(
+        settings=addons,
+        cluster=settings.cluster,
+        kubeconfig=cluster.kubeconfig,
+        cluster_resource=cluster.resource,
     ),
 )
 
@@ -46,3 +59,6 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("mirrors", caches.mirrors)
 pulumi.export("networkName", network.name)
 pulumi.export("networkSubnet", network.subnet)
+pulumi.export("metallbRange", cluster_addons.metallb_range)
+pulumi.export("ingressUrl", cluster_addons.ingress_url)
+pulumi.export("chartVersions", cluster_addons.chart_versions)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from . import addon_settings
 from . import settings as settings_module
+from .addon_settings import AddonSettings
 from .settings import NAMESPACE, Settings, SettingsError
 
 
@@ -23,6 +25,8 @@ class StackConfig:
     credentials: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
     #: ``DOCKER_HOST`` from the environment, if set.
     env_docker_host: str | None
+    #: The Helm add-ons installed on the cluster.
+    addons: AddonSettings = field(default_factory=AddonSettings)
 
 
 def _raw(key: str) -> Any:
@@ -43,6 +47,8 @@ def _raw(key: str) -> Any:
 def load() -> StackConfig:
     """Read and validate the stack's config; raise ``pulumi.RunError`` (no traceback) when it is invalid."""
     raw_credentials = _raw("credentials")
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
         settings = settings_module.parse(
             project=pulumi.get_project(),
@@ -56,7 +62,16 @@ def load() -> StackConfig:
             certs_dir=_raw("certsDir"),
         )
     except SettingsError as error:
-        raise pulumi.RunError(str(error)) from None
+        problems.extend(error.problems)
+    # Parsed even when the rest is invalid, so one run reports every problem; MetalLB's range is
+    # checked against the subnet only when the network settings are valid.
+    try:
+        addons = addon_settings.parse(_raw("addons"), subnet=settings.network.subnet if settings else None)
+    except SettingsError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise pulumi.RunError(str(SettingsError(problems))) from None
+    assert settings is not None
 
     if raw_credentials and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:credentials"):
         raise pulumi.RunError(
@@ -70,4 +85,6 @@ def load() -> StackConfig:
         login = settings_module.credentials_for(raw_credentials, mirror.host)
         if login is not None:
             credentials[mirror.host] = (pulumi.Output.secret(login[0]), pulumi.Output.secret(login[1]))
-    return StackConfig(settings=settings, credentials=credentials, env_docker_host=os.environ.get("DOCKER_HOST"))
+    return StackConfig(
+        settings=settings, credentials=credentials, env_docker_host=os.environ.get("DOCKER_HOST"), addons=addons
+    )

@@ -100,6 +100,9 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ == "command:local:Command":
             outputs["stdout"] = "apiVersion: v1\nkind: Config\n# fake kubeconfig\n"
             outputs["stderr"] = ""
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            # What the provider reports once Helm has installed the chart.
+            outputs["status"] = {"name": args.inputs.get("name"), "version": args.inputs.get("version"), "status": "deployed"}
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):

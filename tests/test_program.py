@@ -147,6 +147,7 @@ def test_components_have_package_tokens(dev):
         "network": "kind-registry-cache:index:KindNetwork",
         "cache": "kind-registry-cache:index:RegistryCaches",
         "kind": "kind-registry-cache:index:KindCluster",
+        "addons": "kind-registry-cache:index:ClusterAddons",
     }
 
 
@@ -270,7 +271,9 @@ def test_credentials_reach_only_their_cache_container_and_stay_secret(custom):
     for r in custom.resources:
         if r.name != "cache-docker-io":
             assert "s3cret-token" not in repr(r.inputs), r.name
-            assert not r.secret_inputs, r.name
+            # The only other secret input is the cluster's kubeconfig, handed to the Kubernetes provider.
+            expected = {"kubeconfig"} if r.type == "pulumi:providers:kubernetes" else set()
+            assert r.secret_inputs == expected, r.name
 
 
 def test_credentials_never_reach_stack_outputs(custom):
@@ -363,3 +366,10 @@ def test_docker_host_from_stack_config_reaches_provider_and_kind():
     assert provider.inputs["host"] == "ssh://dev@buildbox"
     assert rec.named("kind-cluster").inputs["environment"]["DOCKER_HOST"] == "ssh://dev@buildbox"
     assert rec.invokes[0][1]["environment"] == {"DOCKER_HOST": "ssh://dev@buildbox"}
+
+
+def test_caches_start_through_the_offline_aware_entrypoint(dev):
+    from components import registry
+
+    for container in dev.of_type(CONTAINER):
+        assert container.inputs["entrypoints"] == registry.entrypoint(), container.name

@@ -1,0 +1,179 @@
+"""The cluster add-ons: Cilium, MetalLB and ingress-nginx as Helm releases on the kind cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import addon_values, kindconfig
+from .addon_settings import AddonSettings
+from .settings import ClusterSettings
+
+TOKEN = "kind-registry-cache:index:ClusterAddons"
+
+#: Per release: a cold cache pulls every image from upstream while Helm waits for the pods.
+RELEASE_TIMEOUT_SECONDS = 600
+
+
+@dataclass
+class ClusterAddonsArgs:
+    """Inputs of :class:`ClusterAddons`."""
+
+    settings: AddonSettings
+    #: The cluster's topology and port mappings (API endpoint for Cilium, ingress URL).
+    cluster: ClusterSettings
+    #: The kubeconfig for reaching the cluster from the host (secret).
+    kubeconfig: pulumi.Input[str]
+    #: The resource whose deletion takes the whole cluster with it (``KindCluster.resource``).
+    cluster_resource: pulumi.Resource
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """Cilium first (nodes stay NotReady without a CNI), then MetalLB with its pool, and ingress-nginx."""
+
+    metallb_range: pulumi.Output[str | None]
+    """The LoadBalancer addresses MetalLB hands out (``first-last``), or ``None`` without MetalLB."""
+    ingress_url: pulumi.Output[str | None]
+    """Where the host reaches ingress-nginx, or ``None`` without it or without a port mapping for it."""
+    chart_versions: pulumi.Output[dict]
+    """Chart name -> the chart version Helm installed."""
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TOKEN, name, None, opts)
+        settings = args.settings
+        self._name = name
+        self._cluster_resource = args.cluster_resource
+        releases: dict[str, k8s.helm.v3.Release] = {}
+        metallb_range: str | None = None
+        ingress_url: str | None = None
+
+        if settings.any_enabled:
+            # Every in-cluster object goes when the cluster does: `pulumi destroy` deletes the kind
+            # cluster without waiting on Helm uninstalls or namespace finalizers inside it.
+            self._provider = k8s.Provider(
+                f"{name}-provider",
+                kubeconfig=args.kubeconfig,
+                opts=pulumi.ResourceOptions(parent=self, deleted_with=args.cluster_resource),
+            )
+
+        cilium: list[pulumi.Resource] = []
+        if settings.cilium.enabled:
+            chart = settings.cilium
+            release = self._release(
+                "cilium",
+                addon_values.CILIUM_CHART,
+                chart.version,
+                chart.repository,
+                addon_values.CILIUM_NAMESPACE,
+                addon_values.merge_values(
+                    addon_values.cilium_values(kindconfig.api_server_endpoint(args.cluster), hubble=chart.hubble),
+                    chart.values,
+                ),
+                depends_on=[],
+            )
+            releases[addon_values.CILIUM_CHART] = release
+            # Pods other than host-network ones only start once the CNI runs.
+            cilium = [release]
+
+        if settings.metallb.enabled:
+            chart = settings.metallb
+            assert chart.range is not None, "validated by addon_settings.parse"
+            namespace = self._namespace("metallb", addon_values.METALLB_NAMESPACE, addon_values.PRIVILEGED_NAMESPACE_LABELS)
+            release = self._release(
+                "metallb",
+                addon_values.METALLB_CHART,
+                chart.version,
+                chart.repository,
+                namespace.metadata.name,
+                addon_values.merge_values(addon_values.metallb_values(frr=chart.frr), chart.values),
+                depends_on=cilium,
+            )
+            releases[addon_values.METALLB_CHART] = release
+            # The release waits for the controller, which serves the webhook validating these objects.
+            pool = self._custom_resource("metallb-pool", addon_values.ip_address_pool(chart.range), [release])
+            self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, pool])
+            metallb_range = str(chart.range)
+
+        if settings.ingress_nginx.enabled:
+            chart = settings.ingress_nginx
+            namespace = self._namespace("ingress-nginx", addon_values.INGRESS_NGINX_NAMESPACE, {})
+            release = self._release(
+                "ingress-nginx",
+                addon_values.INGRESS_NGINX_CHART,
+                chart.version,
+                chart.repository,
+                namespace.metadata.name,
+                addon_values.merge_values(addon_values.ingress_nginx_values(), chart.values),
+                depends_on=cilium,
+            )
+            releases[addon_values.INGRESS_NGINX_CHART] = release
+            ingress_url = addon_values.ingress_url(args.cluster.port_mappings)
+
+        self.metallb_range = pulumi.Output.from_input(metallb_range)
+        self.ingress_url = pulumi.Output.from_input(ingress_url)
+        versions = {chart: release.status.apply(lambda status: status.version) for chart, release in releases.items()}
+        self.chart_versions = pulumi.Output.all(**versions) if versions else pulumi.Output.from_input({})
+        self.register_outputs(
+            {"metallbRange": self.metallb_range, "ingressUrl": self.ingress_url, "chartVersions": self.chart_versions}
+        )
+
+    def _options(self, depends_on: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=self, provider=self._provider, deleted_with=self._cluster_resource, depends_on=depends_on
+        )
+
+    def _namespace(self, role: str, name: str, labels: dict[str, str]) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{self._name}-{role}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels or None),
+            opts=self._options([]),
+        )
+
+    def _release(
+        self,
+        role: str,
+        chart: str,
+        version: str,
+        repository: str,
+        namespace: pulumi.Input[str],
+        values: dict,
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        # helm.v3.Release is a real Helm install: it runs hooks (ingress-nginx's admission webhook
+        # needs them) and waits for the pods and jobs. Not atomic: a failed install stays in the
+        # cluster, so `pulumi up` fails with Helm's own error ("Helm release ... failed to
+        # initialize completely ... Error: <why>"), `helm status` and the pods' events show the
+        # cause, and the next `pulumi up` upgrades the failed release in place. Atomic would
+        # uninstall it and take that evidence along.
+        source, repo = addon_values.chart_source(repository, chart)
+        return k8s.helm.v3.Release(
+            f"{self._name}-{role}",
+            k8s.helm.v3.ReleaseArgs(
+                name=chart,
+                chart=source,
+                version=version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
+                namespace=namespace,
+                values=values,
+                skip_await=False,
+                wait_for_jobs=True,
+                atomic=False,
+                timeout=RELEASE_TIMEOUT_SECONDS,
+            ),
+            opts=self._options(depends_on),
+        )
+
+    def _custom_resource(
+        self, role: str, manifest: dict, depends_on: list[pulumi.Resource]
+    ) -> k8s.apiextensions.CustomResource:
+        # Created after the release, whose chart installs the CRDs these objects need.
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-{role}",
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=self._options(depends_on),
+        )
