@@ -89,6 +89,8 @@ class RegistryCaches(pulumi.ComponentResource):
             f"{name}-{mirror.slug}",
             name=container_name,
             image=image.image_id,
+            # Starts in proxy mode, or serves the stored content alone while the upstream is unreachable.
+            entrypoints=registry.entrypoint(),
             envs=env,
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=registry.DATA_DIR)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[container_name])],
