@@ -1,0 +1,106 @@
+"""Opt-in end-to-end test: real `pulumi up` / `destroy` / `up` of a small stack through the Automation API.
+
+Needs the Pulumi CLI, kind, a Docker engine and internet, and runs only with KRC_E2E=1 (it creates a real
+cluster and pulls from real registries). Everywhere else it is reported as skipped with the reason, before
+any network traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = "e2e"
+#: A small image no add-on uses, so the cache's hits and misses are this test's own.
+PROBE_IMAGE = "docker.io/library/busybox:1.37"
+
+
+def _missing_prerequisites() -> str | None:
+    if os.environ.get("KRC_E2E") != "1":
+        return "opt-in: set KRC_E2E=1 on a machine with the Pulumi CLI, kind, Docker and internet"
+    for tool in ("pulumi", "kind", "docker"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not on PATH"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "the Docker engine does not answer `docker info`"
+    return None
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def node_exec(*args: str) -> str:
+    return sh("docker", "exec", f"{STACK}-control-plane", *args)
+
+
+def kubectl(*args: str) -> str:
+    return node_exec("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", *args)
+
+
+def proxy_counter(container: str, name: str) -> float:
+    """Sum of a registry proxy counter (``registry_proxy_hits_total`` ...) from the cache's metrics."""
+    text = sh("docker", "exec", container, "wget", "-qO-", "http://127.0.0.1:5001/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def wait_ready(timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+        ready = [
+            any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]) for n in nodes
+        ]
+        if nodes and all(ready):
+            return
+        time.sleep(5)
+    raise AssertionError(f"nodes not Ready after {timeout}s:\n{kubectl('get', 'nodes')}")
+
+
+def run_probe_pod(name: str) -> None:
+    kubectl("run", name, f"--image={PROBE_IMAGE}", "--restart=Never", "--image-pull-policy=Always", "--", "true")
+    kubectl("wait", f"pod/{name}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=300s")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    reason = _missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    from pulumi import automation as auto
+
+    os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "kind-registry-cache-e2e")
+    workspace_stack = auto.create_or_select_stack(stack_name=STACK, work_dir=str(ROOT))
+    workspace_stack.set_config("kind-registry-cache:cluster", auto.ConfigValue(json.dumps({"workers": 1})))
+    workspace_stack.set_config("kind-registry-cache:network", auto.ConfigValue(json.dumps({"name": "kind-e2e", "subnet": "172.29.0.0/16"})))
+    yield workspace_stack
+    workspace_stack.destroy(on_output=print)
+    sh("sh", "-c", "docker volume ls -q --filter label=kind-registry-cache.stack=kind-registry-cache/e2e | xargs -r docker volume rm")
+    workspace_stack.workspace.remove_stack(STACK)
+
+
+def test_up_destroy_up_serves_the_second_pull_from_the_cache(stack):
+    result = stack.up(on_output=print)
+    assert result.outputs["clusterName"].value == STACK
+    assert result.outputs["kubeconfig"].secret
+    wait_ready()
+    run_probe_pod("probe-1")
+    cache = result.outputs["mirrors"].value["docker.io"]["container"]
+    assert proxy_counter(cache, "registry_proxy_misses_total") > 0, "the first pull went through the cache"
+
+    stack.destroy(on_output=print)
+    assert subprocess.run(["docker", "volume", "inspect", cache], capture_output=True).returncode == 0, "cache kept"
+
+    stack.up(on_output=print)
+    wait_ready()
+    run_probe_pod("probe-2")
+    assert proxy_counter(cache, "registry_proxy_hits_total") > 0, "the second cluster's pull was served from the cache"
