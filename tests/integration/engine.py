@@ -31,6 +31,8 @@ class Engine:
     process: subprocess.Popen
     client: docker.DockerClient
     _lock: IO[bytes] = field(repr=False)
+    #: forwarding sysctls this engine turned off, with the values to put back on stop
+    _forwarding: dict[Path, str] = field(default_factory=dict, repr=False)
 
     @property
     def socket(self) -> Path:
@@ -66,6 +68,37 @@ def _daemon_args(root: Path) -> list[str]:
     if driver:  # otherwise dockerd picks (overlay2 here, vfs where overlay is unavailable)
         args.append(f"--storage-driver={driver}")
     return args
+
+
+FORWARDING_SYSCTLS = (Path("/proc/sys/net/ipv4/ip_forward"), Path("/proc/sys/net/ipv6/conf/all/forwarding"))
+
+
+def _forwarding_off() -> dict[Path, str]:
+    """Turn off IP forwarding on this machine; return what was changed and its old value.
+
+    Without forwarding a packet a container sends beyond its bridges (Docker's embedded DNS forwarding an
+    unknown name, a mistyped upstream URL) stops at this machine: tests can only ever reach test containers
+    and the host. Containers on the same network still talk over the bridge, and published ports still
+    work. Set KRC_KEEP_IP_FORWARD=1 to leave the sysctls alone (e.g. a developer machine whose own
+    Docker needs forwarding while the tests run).
+    """
+    if os.environ.get("KRC_KEEP_IP_FORWARD") == "1":
+        return {}
+    changed = {}
+    for path in FORWARDING_SYSCTLS:
+        try:
+            old = path.read_text().strip()
+        except FileNotFoundError:
+            continue
+        if old != "0":
+            path.write_text("0")
+            changed[path] = old
+    return changed
+
+
+def _restore(values: dict[Path, str]) -> None:
+    for path, old in values.items():
+        path.write_text(old)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -175,7 +208,7 @@ def start_engine(root: Path = DEFAULT_ROOT, timeout: float = 60.0) -> Engine:
         except Exception:  # noqa: BLE001 - socket missing or daemon still initialising
             time.sleep(0.2)
 
-    engine = Engine(root=root, process=process, client=client, _lock=lock)
+    engine = Engine(root=root, process=process, client=client, _lock=lock, _forwarding=_forwarding_off())
     remove_everything(client)
     return engine
 
@@ -196,4 +229,5 @@ def stop_engine(engine: Engine, timeout: float = 30.0) -> None:
                     engine.process.wait(10)
                     raise EngineError(f"dockerd ignored SIGTERM for {timeout}s and was killed") from None
     finally:
+        _restore(engine._forwarding)
         engine._lock.close()

@@ -7,10 +7,11 @@ PACKAGES=(
   docker.io        # dockerd + runc: the private engine the tests start (engine.py)
   docker-registry  # distribution 2.8 `registry` binary: stand-in for registry:3 (images.py)
   containerd       # containerd 1.6 + ctr: the "node" image (images.py, node.py)
-  busybox-static   # sh, wget, tc-free shell tools inside the generated images
+  busybox-static   # sh, wget, httpd (fake token server) inside the generated images
   iproute2         # ip/tc for network shaping in tests
   iptables         # dockerd probes it even with --iptables=false
-  apache2-utils    # htpasswd -B: bcrypt htpasswd files for authenticated fake upstreams
+  apache2-utils    # htpasswd -B: bcrypt htpasswd for fake upstreams with basic auth (upstreams.py)
+  openssl          # key, certificate and RS256 signature of the fake token server's JWTs (upstreams.py)
 )
 
 missing=()

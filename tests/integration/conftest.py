@@ -1,0 +1,53 @@
+"""Fixtures of the integration tier: one private Docker engine per session, a clean engine per test."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from .engine import Engine, EngineError, remove_everything, start_engine, stop_engine
+from .images import BuiltImages, ensure_images
+
+#: The network every test's containers join (created per test, removed after it).
+TEST_NETWORK = "krc-test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: runs real dockerd/registry/containerd (needs root and tests/integration/setup.sh)")
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Engine]:
+    """The private dockerd, started once for the session and stopped at its end.
+
+    Fails (never skips) when the engine cannot start: this tier must run wherever it is collected.
+    """
+    try:
+        engine = start_engine()
+    except EngineError as error:
+        pytest.fail(f"private Docker engine did not start: {error}\n"
+                    "(run tests/integration/setup.sh as root to install dockerd)", pytrace=False)
+    yield engine
+    stop_engine(engine)
+
+
+@pytest.fixture(scope="session")
+def built_images(docker_engine: Engine) -> BuiltImages:
+    """The registry:3 stand-in and the node image, built once (and kept across sessions by tag)."""
+    return ensure_images(docker_engine.client)
+
+
+@pytest.fixture
+def docker_client(docker_engine: Engine) -> Iterator[docker.DockerClient]:
+    """The engine's client; everything the test created (containers, networks, volumes) is removed after it."""
+    yield docker_engine.client
+    remove_everything(docker_engine.client)
+
+
+@pytest.fixture
+def test_network(docker_client: docker.DockerClient) -> str:
+    """A private bridge network for this test's containers; its name."""
+    docker_client.networks.create(TEST_NETWORK, driver="bridge", labels={"io.krc-tests.integration": "true"})
+    return TEST_NETWORK

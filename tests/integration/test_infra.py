@@ -1,0 +1,189 @@
+"""The integration tier's own machinery works: engine, stand-in images, fake upstreams, cache, node."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import requests
+
+from . import observe
+from .containers import create_container_from_inputs, exec_ok, ip_address, wait_healthy
+from .engine import FORWARDING_SYSCTLS
+from .node import CERTS_D, NodeError, start_node
+from .upstreams import DOCKER_LIST, OCI_INDEX, start_upstream
+
+pytestmark = pytest.mark.integration
+
+NODE_PLATFORM = "linux/amd64"
+# What the program patches into kind's containerd config (no `version` line: kind would skip it).
+CONFIG_PATH_PATCH = f'[plugins."io.containerd.grpc.v1.cri".registry]\nconfig_path = "{CERTS_D}"\n'
+HEALTHCHECK = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5001/debug/health"]
+# distribution 2.8 (the stand-in) downloads a cold blob twice from upstream: once streamed to the client, once
+# to store it (v3 tees a single download). See shared/reference/facts.md.
+STANDIN_COLD_FETCHES = 2
+
+
+def cache_inputs(name: str, network: str, upstream_url: str, login: tuple[str, str] | None = None) -> dict:
+    """A cache container as the program's mock run records it (camelCase names, floats for numbers)."""
+    envs = [
+        "REGISTRY_HTTP_ADDR=:5000", f"REGISTRY_PROXY_REMOTEURL={upstream_url}", "REGISTRY_PROXY_TTL=0",
+        "REGISTRY_HTTP_DEBUG_ADDR=:5001", "REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED=true",
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/registry", "REGISTRY_LOG_LEVEL=info",
+    ]
+    if login:
+        envs += [f"REGISTRY_PROXY_USERNAME={login[0]}", f"REGISTRY_PROXY_PASSWORD={login[1]}"]
+    return {
+        "name": name, "image": "registry:3", "envs": envs, "restart": "unless-stopped",
+        "networksAdvanced": [{"name": network, "aliases": [name]}],
+        "volumes": [{"volumeName": name, "containerPath": "/var/lib/registry"}],
+        "healthcheck": {"tests": HEALTHCHECK, "interval": "1s", "timeout": "3s", "retries": 3.0, "startPeriod": "0s"},
+        "labels": [{"label": "kind-registry-cache.upstream", "value": "docker.io"}],
+    }
+
+
+def write_hosts_toml(certs_dir: Path, host: str, server: str, mirror: str) -> None:
+    (certs_dir / host).mkdir(parents=True, exist_ok=True)
+    (certs_dir / host / "hosts.toml").write_text(
+        f'server = "{server}"\n\n[host."{mirror}"]\n  capabilities = ["pull", "resolve"]\n')
+
+
+def test_engine_is_private_and_up(docker_engine, docker_client):
+    assert docker_client.ping()
+    assert docker_engine.socket.is_socket()
+    info = docker_client.info()
+    assert info["DockerRootDir"] == str(docker_engine.root / "data")
+    assert docker_client.containers.list(all=True) == []
+    if os.environ.get("KRC_KEEP_IP_FORWARD") != "1":
+        # Nothing a container sends can be routed off this machine while the tier runs.
+        assert all(p.read_text().strip() == "0" for p in FORWARDING_SYSCTLS if p.exists())
+
+
+def test_registry_standin_runs_like_registry_3(docker_client, built_images, test_network):
+    image = docker_client.images.get(built_images.registry)
+    assert image.attrs["Config"]["Entrypoint"] == ["/entrypoint.sh"]
+    assert image.attrs["Config"]["Cmd"] == ["/etc/distribution/config.yml"]
+    # v3-only setting: 2.8 must not fall over when the program passes it.
+    container = docker_client.containers.run(
+        built_images.registry, name="plain-registry", network=test_network, detach=True,
+        environment=["REGISTRY_PROXY_TTL=0", "REGISTRY_HTTP_DEBUG_ADDR=:5001",
+                     "REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED=true"],
+        healthcheck={"test": HEALTHCHECK, "interval": 10**9, "retries": 3},
+    )
+    wait_healthy(container, timeout=30)
+    assert exec_ok(container, ["ps"]).count("registry serve /etc/distribution/config.yml") == 1
+    log = container.logs().decode()
+    assert "Ignoring unrecognized environment variable REGISTRY_PROXY_TTL" in log
+    assert "version=2.8" in log
+    assert observe.metric(observe.scrape_metrics(container), "registry_http_in_flight_requests") == 0
+
+
+def test_fake_upstream_serves_seeded_index(docker_client, built_images, test_network):
+    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-docker-io")
+    images = {i.reference: i for i in upstream.seed()}
+    after_seeding = len(observe.access_log(upstream.container))
+    multi, multi_oci = images["library/multi:1.0"], images["library/multi-oci:1.0"]
+    assert (multi.media_type, multi_oci.media_type) == (DOCKER_LIST, OCI_INDEX)
+    # The shared base layer is one blob in both images.
+    assert set(images["library/alpha:1.0"].blobs()) & set(images["library/beta:1.0"].blobs())
+    # Platforms do not share layers, so a platform's pull can be told apart.
+    assert not set(multi.blobs("linux/amd64")) & set(multi.blobs("linux/arm64/v8"))
+
+    with requests.Session() as http:
+        index = http.get(f"{upstream.host_url}/v2/library/multi/manifests/1.0", headers={"Accept": DOCKER_LIST})
+        assert index.headers["Docker-Content-Digest"] == multi.digest
+        assert {m["platform"]["architecture"] for m in index.json()["manifests"]} == {"amd64", "arm64"}
+        for digest, size in multi.blobs().items():
+            blob = http.get(f"{upstream.host_url}/v2/library/multi/blobs/{digest}")
+            assert (blob.status_code, len(blob.content)) == (200, size)
+    served = observe.access_log(upstream.container)[after_seeding:]
+    assert observe.blob_gets(served) == {digest: 1 for digest in multi.blobs()}
+    assert observe.blob_bytes_served(served) == multi.blob_bytes()
+
+
+def test_token_upstream_checks_the_login(docker_client, built_images, test_network):
+    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-ghcr-io",
+                              username="robot", password="s3cret")
+    upstream.seed()
+    anonymous = requests.get(f"{upstream.host_url}/v2/library/alpha/manifests/1.0")
+    assert anonymous.status_code == 401
+    assert 'Bearer realm="http://fake-ghcr-io-auth:8080/token"' in anonymous.headers["WWW-Authenticate"]
+    token_url = "http://{}@fake-ghcr-io-auth:8080/token?service=fake-ghcr-io"
+    assert '"token"' in exec_ok(upstream.container, ["wget", "-qO-", token_url.format("robot:s3cret")])
+    wrong = upstream.container.exec_run(["wget", "-qO-", token_url.format("robot:wrong")])
+    assert wrong.exit_code != 0
+    assert observe.token_requests(upstream.token_server) == {200: 1, 401: 1}
+
+
+@pytest.mark.parametrize("login", [None, ("robot", "s3cret")], ids=["anonymous", "token-login"])
+def test_node_pulls_through_cache_and_upstream_serves_bytes_once(
+    docker_client, built_images, test_network, tmp_path, login,
+):
+    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-docker-io",
+                              *(login or (None, None)))
+    images = {i.reference: i for i in upstream.seed()}
+    after_seeding = len(observe.access_log(upstream.container))
+    cache = create_container_from_inputs(
+        docker_client, cache_inputs("cache-docker-io", test_network, upstream.url, login),
+        image_map={"registry": built_images.registry})
+    wait_healthy(cache, timeout=30)
+    write_hosts_toml(tmp_path / "certs.d", "docker.io", upstream.url, "http://cache-docker-io:5000")
+
+    first = start_node(docker_client, built_images.node, test_network, "node-1", tmp_path / "certs.d",
+                       patches=[CONFIG_PATH_PATCH])
+    wanted = [images["library/multi:1.0"], images["library/alpha:1.0"]]
+    for image in wanted:
+        result = first.pull(f"docker.io/{image.reference}")
+        assert result.ok, result.stderr
+
+    amd64 = {d: s for image in wanted for d, s in image.blobs(NODE_PLATFORM).items()}
+    arm64 = set(images["library/multi:1.0"].blobs("linux/arm64/v8"))
+    # The node holds the index, the amd64 manifest and every amd64 blob; nothing of arm64.
+    content = first.content_digests()
+    assert set(amd64) | {d for image in wanted for d in image.manifest_digests(NODE_PLATFORM)} <= content
+    assert not arm64 & content
+
+    cache_ip, node_ip = ip_address(cache, test_network), ip_address(first.container, test_network)
+    cache_log = observe.access_log(cache)
+    assert {e.user_agent.split("/")[0] for e in cache_log if e.remote == node_ip} == {"containerd"}
+    assert set(observe.blob_gets(e for e in cache_log if e.remote == node_ip)) == set(amd64)
+
+    pulls = observe.access_log(upstream.container)[after_seeding:]
+    # Only the cache talked to the upstream: the node never fell back to `server`.
+    assert {e.remote for e in pulls} == {cache_ip}
+    cold = observe.blob_gets(pulls)
+    assert set(cold) == set(amd64)  # each amd64 blob went upstream, no arm64 blob did
+    assert all(1 <= n <= STANDIN_COLD_FETCHES for n in cold.values()), cold
+    if login:
+        assert observe.token_requests(upstream.token_server)[200] >= 1
+
+    observe.wait_cached(cache, amd64)
+    upstream_before = len(observe.access_log(upstream.container))
+    blob_gets_before = observe.metric(observe.scrape_metrics(cache), "registry_http_requests_total",
+                                      handler="blob", method="get", code="200")
+
+    # A second node pulls the same images: every byte comes from the cache, none from upstream.
+    second = start_node(docker_client, built_images.node, test_network, "node-2", tmp_path / "certs.d",
+                        patches=[CONFIG_PATH_PATCH])
+    for image in wanted:
+        result = second.pull(f"docker.io/{image.reference}")
+        assert result.ok, result.stderr
+    assert set(amd64) <= second.content_digests()
+    warm = observe.access_log(upstream.container)[upstream_before:]
+    assert observe.blob_gets(warm) == {}, "warm pull downloaded blobs from upstream"
+    assert {e.kind for e in warm} <= {"manifests", "other"}  # tag freshness checks only
+    blob_gets_after = observe.metric(observe.scrape_metrics(cache), "registry_http_requests_total",
+                                     handler="blob", method="get", code="200")
+    assert blob_gets_after - blob_gets_before == len(amd64)
+
+
+@pytest.mark.parametrize("patches", [[], ["version = 1\n" + CONFIG_PATH_PATCH]], ids=["no-patch", "v1-patch"])
+def test_node_without_config_path_refuses_to_pull(docker_client, built_images, test_network, tmp_path, patches):
+    (tmp_path / "certs.d").mkdir()
+    with pytest.raises(NodeError, match="config_path"):
+        start_node(docker_client, built_images.node, test_network, "node-strict", tmp_path / "certs.d", patches)
+    node = start_node(docker_client, built_images.node, test_network, "node-lax", tmp_path / "certs.d", patches,
+                      require_config_path=False)
+    assert node.hosts_dir == ""
+    result = node.pull("docker.io/library/alpha:1.0")
+    assert not result.ok and "config_path" in result.stderr
