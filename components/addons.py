@@ -80,7 +80,9 @@ class ClusterAddons(pulumi.ComponentResource):
         if settings.metallb.enabled:
             chart = settings.metallb
             assert chart.range is not None, "validated by addon_settings.parse"
-            namespace = self._namespace("metallb", addon_values.METALLB_NAMESPACE, addon_values.PRIVILEGED_NAMESPACE_LABELS)
+            namespace = self._namespace(
+                "metallb", addon_values.METALLB_NAMESPACE, addon_values.PRIVILEGED_NAMESPACE_LABELS
+            )
             release = self._release(
                 "metallb",
                 addon_values.METALLB_CHART,

@@ -119,7 +119,9 @@ def test_range_is_not_checked_against_an_invalid_network():
         pytest.param({"metallb": {"range": "lots"}}, "addons.metallb.range", "'first-last' or a CIDR", id="range-text"),
         pytest.param({"metallb": {"range": 200}}, "addons.metallb.range", "'first-last' or a CIDR", id="range-number"),
         pytest.param({"metallb": {"frr": "bgp"}}, "addons.metallb.frr", "true or false", id="frr-not-bool"),
-        pytest.param({"ingressNginx": {"values": ["x"]}}, "addons.ingressNginx.values", "object of Helm values", id="values-list"),
+        pytest.param(
+            {"ingressNginx": {"values": ["x"]}}, "addons.ingressNginx.values", "object of Helm values", id="values-list"
+        ),
         pytest.param(
             {"cilium": {"values": {"kubeProxyReplacement": "strict"}}},
             "addons.cilium.values.kubeProxyReplacement",

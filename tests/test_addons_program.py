@@ -72,18 +72,18 @@ def depends_on(rec: Recording, resource: Registered) -> set[str]:
 
 def test_all_on_installs_three_pinned_releases(all_on):
     found = {
-        name: (r.inputs["name"], r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"], r.inputs["namespace"])
+        name: tuple(r.inputs[k] for k in ("name", "chart", "version", "namespace")) + (r.inputs["repositoryOpts"]["repo"],)
         for name, r in releases(all_on).items()
     }
     assert found == {
-        "addons-cilium": ("cilium", "cilium", "1.20.0", "https://helm.cilium.io/", "kube-system"),
-        "addons-metallb": ("metallb", "metallb", "0.16.1", "https://metallb.github.io/metallb", "metallb-system"),
+        "addons-cilium": ("cilium", "cilium", "1.20.0", "kube-system", "https://helm.cilium.io/"),
+        "addons-metallb": ("metallb", "metallb", "0.16.1", "metallb-system", "https://metallb.github.io/metallb"),
         "addons-ingress-nginx": (
             "ingress-nginx",
             "ingress-nginx",
             "4.15.1",
-            "https://kubernetes.github.io/ingress-nginx",
             "ingress-nginx",
+            "https://kubernetes.github.io/ingress-nginx",
         ),
     }
 
@@ -187,7 +187,8 @@ def test_ingress_binds_host_ports_on_the_labelled_control_plane(all_on):
     assert controller["extraArgs"] == {"publish-status-address": "localhost"}
     first = kind_config(all_on)["nodes"][0]
     assert first["labels"] == {"ingress-ready": "true"}
-    assert {(m["containerPort"], m["listenAddress"]) for m in first["extraPortMappings"]} == {(80, "127.0.0.1"), (443, "127.0.0.1")}
+    mapped = {(m["containerPort"], m["listenAddress"]) for m in first["extraPortMappings"]}
+    assert mapped == {(80, "127.0.0.1"), (443, "127.0.0.1")}
 
 
 def test_cilium_switches_off_kindnet_and_kube_proxy(all_on):
