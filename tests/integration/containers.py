@@ -22,7 +22,8 @@ from docker.types import Mount
 
 __all__ = [
     "TEST_LABEL", "container_spec", "create_container_from_inputs", "create_network_from_inputs",
-    "create_volume_from_inputs", "exec_ok", "ip_address", "normalize_inputs", "parse_duration", "put_files", "wait_healthy",
+    "create_volume_from_inputs", "exec_ok", "ip_address", "normalize_inputs", "parse_duration", "published_port",
+    "put_files", "wait_healthy",
 ]
 
 #: Put on everything this tier creates (the engine is private anyway; this marks the origin when inspecting).
@@ -269,6 +270,19 @@ def ip_address(container: Container, network: str) -> str:
     """The container's IPv4 address on ``network``."""
     container.reload()
     return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def published_port(container: Container, port: str = "5000/tcp", timeout: float = 10.0) -> int:
+    """The host port (on 127.0.0.1) that ``port`` of the container is published on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        container.reload()
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port)
+        if bindings:
+            return int(bindings[0]["HostPort"])
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{container.name}: port {port} is not published")
+        time.sleep(0.1)
 
 
 def exec_ok(container: Container, cmd: list[str]) -> str:

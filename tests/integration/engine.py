@@ -201,11 +201,13 @@ def start_engine(root: Path = DEFAULT_ROOT, timeout: float = 60.0) -> Engine:
             process.kill()
             lock.close()
             raise EngineError(f"dockerd did not answer within {timeout}s; log {log_path}:\n{_log_tail(log_path)}")
-        try:
-            candidate = docker.DockerClient(base_url=f"unix://{root / 'docker.sock'}", version="auto", timeout=120)
-            candidate.ping()
-            client = candidate
-        except Exception:  # noqa: BLE001 - socket missing or daemon still initialising
+        if (root / "docker.sock").is_socket():
+            try:
+                # version="auto": Debian's dockerd 20.10 speaks API 1.41, older than the SDK's default.
+                client = docker.DockerClient(base_url=f"unix://{root / 'docker.sock'}", version="auto", timeout=120)
+            except docker.errors.DockerException:  # listening, but not answering yet
+                client = None
+        if client is None:
             time.sleep(0.2)
 
     engine = Engine(root=root, process=process, client=client, _lock=lock, _forwarding=_forwarding_off())

@@ -8,13 +8,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import requests
 from docker.models.containers import Container
 
 from .containers import exec_ok
 
 __all__ = [
     "AccessEntry", "Sample", "access_log", "blob_gets", "blob_bytes_served", "cached_blobs", "debug_vars",
-    "metric", "parse_access_log", "parse_prometheus", "scrape_metrics", "token_requests", "wait_cached",
+    "metric", "parse_access_log", "parse_prometheus", "scrape_metrics", "scrape_metrics_url", "token_requests", "wait_cached",
 ]
 
 # distribution logs every request in Apache combined format on stdout:
@@ -126,12 +127,20 @@ def _debug_get(container: Container, path: str, port: int) -> str:
 
 
 def scrape_metrics(container: Container, port: int = 5001) -> list[Sample]:
-    """The registry's ``/metrics`` on its debug port (REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED=true).
+    """The registry's ``/metrics`` on its debug port (REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED=true), read from
+    inside the container; :func:`scrape_metrics_url` reads a debug port published on 127.0.0.1.
 
     distribution 2.8 exports ``registry_http_*`` (requests by handler/method/code, response bytes) and
     ``registry_storage_*``; the proxy hit/miss counters are only in :func:`debug_vars` there (v3 exports them here).
     """
     return parse_prometheus(_debug_get(container, "/metrics", port))
+
+
+def scrape_metrics_url(url: str) -> list[Sample]:
+    """``/metrics`` from a published debug port, e.g. ``http://127.0.0.1:<port>/metrics``."""
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    return parse_prometheus(response.text)
 
 
 def debug_vars(container: Container, port: int = 5001) -> dict:

@@ -8,10 +8,10 @@ import pytest
 import requests
 
 from . import observe
-from .containers import create_container_from_inputs, exec_ok, ip_address, wait_healthy
+from .containers import create_container_from_inputs, exec_ok, ip_address, published_port, wait_healthy
 from .engine import FORWARDING_SYSCTLS
 from .node import CERTS_D, NodeError, start_node
-from .upstreams import DOCKER_LIST, OCI_INDEX, start_upstream
+from .upstreams import DEFAULT_IMAGES, DOCKER_LIST, OCI_INDEX, start_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +36,8 @@ def cache_inputs(name: str, network: str, upstream_url: str, login: tuple[str, s
     return {
         "name": name, "image": "registry:3", "envs": envs, "restart": "unless-stopped",
         "networksAdvanced": [{"name": network, "aliases": [name]}],
+        # The debug port on loopback, at a port Docker picks (the program publishes the API port the same way).
+        "ports": [{"internal": 5001.0, "ip": "127.0.0.1"}],
         "volumes": [{"volumeName": name, "containerPath": "/var/lib/registry"}],
         "healthcheck": {"tests": HEALTHCHECK, "interval": "1s", "timeout": "3s", "retries": 3.0, "startPeriod": "0s"},
         "labels": [{"label": "kind-registry-cache.upstream", "value": "docker.io"}],
@@ -175,6 +177,9 @@ def test_node_pulls_through_cache_and_upstream_serves_bytes_once(
     blob_gets_after = observe.metric(observe.scrape_metrics(cache), "registry_http_requests_total",
                                      handler="blob", method="get", code="200")
     assert blob_gets_after - blob_gets_before == len(amd64)
+    published = observe.scrape_metrics_url(f"http://127.0.0.1:{published_port(cache, '5001/tcp')}/metrics")
+    assert observe.metric(published, "registry_http_requests_total", handler="blob", method="get",
+                          code="200") == blob_gets_after
 
 
 @pytest.mark.parametrize("patches", [[], ["version = 1\n" + CONFIG_PATH_PATCH]], ids=["no-patch", "v1-patch"])
@@ -187,3 +192,22 @@ def test_node_without_config_path_refuses_to_pull(docker_client, built_images, t
     assert node.hosts_dir == ""
     result = node.pull("docker.io/library/alpha:1.0")
     assert not result.ok and "config_path" in result.stderr
+
+
+def test_cache_cannot_log_in_to_a_basic_auth_upstream(docker_client, built_images, test_network, tmp_path):
+    """distribution's proxy sends its login only to Bearer token realms (registry/proxy/proxyauth.go, 2.8 and
+    v3 alike): an upstream that asks for HTTP basic auth itself cannot be cached, even with the right login."""
+    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-basic",
+                              username="robot", password="s3cret", auth="basic")
+    upstream.seed(DEFAULT_IMAGES[:1])
+    cache = create_container_from_inputs(
+        docker_client, cache_inputs("cache-basic", test_network, upstream.url, ("robot", "s3cret")),
+        image_map={"registry": built_images.registry})
+    wait_healthy(cache, timeout=30)
+    write_hosts_toml(tmp_path / "certs.d", "docker.io", "http://cache-basic:5000", "http://cache-basic:5000")
+    node = start_node(docker_client, built_images.node, test_network, "node-1", tmp_path / "certs.d",
+                      patches=[CONFIG_PATH_PATCH])
+    assert not node.pull("docker.io/library/alpha:1.0").ok
+    cache_ip = ip_address(cache, test_network)
+    assert {e.status for e in observe.access_log(upstream.container) if e.remote == cache_ip and e.kind != "other"} \
+        == {401}

@@ -4,6 +4,9 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
 
 from .node import merge_patch, patch_containerd_config
 
@@ -68,3 +71,23 @@ def test_patch_containerd_config_needs_a_versioned_base():
 def test_patch_containerd_config_rejects_bad_toml():
     with pytest.raises(tomllib.TOMLDecodeError):
         patch_containerd_config(BASE, ["[plugins\n"])
+
+
+_keys = st.sampled_from(["a", "b", "plugins", "io.containerd.grpc.v1.cri", "registry", "config_path"])
+_leaves = st.one_of(st.integers(-5, 5), st.booleans(), st.text(max_size=5), st.lists(st.integers(0, 3), max_size=3))
+_tables = st.recursive(st.dictionaries(_keys, _leaves, max_size=3),
+                       lambda inner: st.dictionaries(_keys, st.one_of(_leaves, inner), max_size=3), max_leaves=12)
+
+
+@given(base=_tables, patch=_tables)
+def test_patch_is_idempotent_and_its_values_win(base, patch):
+    base_text = tomli_w.dumps({**base, "version": 2})
+    patch_text = tomli_w.dumps({k: v for k, v in patch.items() if k != "version"})
+    once = patch_containerd_config(base_text, [patch_text])
+    assert patch_containerd_config(once, [patch_text]) == once
+    merged = tomllib.loads(once)
+
+    def contains(whole, part):
+        return all(contains(whole[k], v) if isinstance(v, dict) else whole[k] == v for k, v in part.items())
+
+    assert contains(merged, tomllib.loads(patch_text))

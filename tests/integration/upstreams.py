@@ -23,7 +23,7 @@ import docker
 import requests
 from docker.models.containers import Container
 
-from .containers import TEST_LABEL, put_files
+from .containers import TEST_LABEL, published_port, put_files
 
 __all__ = [
     "Blob", "DEFAULT_IMAGES", "FakeUpstream", "ImageSpec", "LayerSpec", "SeededImage", "TOKEN_ISSUER", "build_image",
@@ -337,18 +337,6 @@ class FakeUpstream:
             raise RuntimeError(f"manifest {repository}:{reference}: {response.status_code} {response.text}")
 
 
-def _published_port(container: Container, port: str, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        container.reload()
-        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port)
-        if bindings:
-            return int(bindings[0]["HostPort"])
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{container.name}: port {port} not published")
-        time.sleep(0.1)
-
-
 def _start_token_server(client: docker.DockerClient, image: str, network: str, name: str, username: str,
                         password: str) -> Container:
     if ":" in username or ":" in password or "\n" in username + password:
@@ -400,7 +388,7 @@ def start_upstream(
     if files:
         put_files(container, files)
     container.start()
-    upstream = FakeUpstream(container, network, f"http://127.0.0.1:{_published_port(container, '5000/tcp')}",
+    upstream = FakeUpstream(container, network, f"http://127.0.0.1:{published_port(container, '5000/tcp')}",
                             auth, username, password, token_server)
     deadline = time.monotonic() + timeout
     while True:
