@@ -27,10 +27,14 @@ class RegistryCachesArgs:
 
 
 class RegistryCaches(pulumi.ComponentResource):
-    """One registry in proxy mode per upstream, attached to the kind network under a stable name."""
+    """One registry in proxy mode per local upstream, attached to the kind network under a stable name.
+
+    Shared mirrors (an existing cache elsewhere, or another stack's) get no container and no volume here.
+    """
 
     mirrors: pulumi.Output[dict]
-    """upstream host -> {container, url, remote, volume, hostPort}; no credentials."""
+    """upstream host -> {container, url, remote, volume, hostPort} for a local cache, {url, remote, shared}
+    for a shared one; no credentials."""
     containers: list[docker.Container]
     """The cache containers, for resources that must wait for them."""
 
@@ -40,11 +44,18 @@ class RegistryCaches(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # Pulled once and kept on destroy: the next `pulumi up` must not download it again.
-        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)
+        image = (
+            docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True, opts=child)
+            if settings.local_mirrors
+            else None
+        )
 
         self.containers = []
         table: dict[str, dict] = {}
         for mirror in settings.mirrors:
+            if image is None or not mirror.is_local:
+                table[mirror.host] = {"url": mirror.shared, "remote": mirror.remote, "shared": True}
+                continue
             container = self._cache(name, args, mirror, image)
             self.containers.append(container)
             table[mirror.host] = {

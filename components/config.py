@@ -60,6 +60,7 @@ def load() -> StackConfig:
             credentials=raw_credentials,
             docker=_raw("docker"),
             certs_dir=_raw("certsDir"),
+            warmup=_raw("warmup"),
         )
     except SettingsError as error:
         problems.extend(error.problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -32,6 +33,9 @@ class HostsEntry:
     host: str
     server: str
     mirror: str
+    #: The mirror URL's path is the registry API root (``https://harbor.example/v2/dockerhub``):
+    #: containerd must not append ``/v2`` to it.
+    override_path: bool = False
 
 
 def containerd_patch() -> str:
@@ -54,12 +58,10 @@ def hosts_toml(entry: HostsEntry) -> str:
 
     ``server`` is tried after the ``host`` entries, so a stopped cache degrades to a direct pull.
     """
-    return tomli_w.dumps(
-        {
-            "server": entry.server,
-            "host": {entry.mirror: {"capabilities": ["pull", "resolve"]}},
-        }
-    )
+    host: dict[str, object] = {"capabilities": ["pull", "resolve"]}
+    if entry.override_path:
+        host["override_path"] = True
+    return tomli_w.dumps({"server": entry.server, "host": {entry.mirror: host}})
 
 
 def hosts_files(entries: Sequence[HostsEntry]) -> dict[str, str]:
@@ -105,8 +107,18 @@ def remove_script(certs_dir: str) -> str:
     return f'if [ -f {quoted}/{MARKER} ]; then rm -rf {quoted}; fi\n'
 
 
+def has_path(url: str) -> bool:
+    """Whether ``url`` has a path beyond ``/``, which makes it the API root (``override_path``)."""
+    return bool(urlsplit(url).path.strip("/"))
+
+
 def entries(cache: CacheSettings) -> list[HostsEntry]:
-    """One entry per mirror: through its cache container, falling back to its remote."""
-    return [
-        HostsEntry(host=m.host, server=m.remote, mirror=mirror_url(cache.container_name(m))) for m in cache.mirrors
-    ]
+    """One entry per mirror: through its local cache container or its shared cache, falling back to its remote."""
+    result = []
+    for m in cache.mirrors:
+        if m.is_local:
+            result.append(HostsEntry(host=m.host, server=m.remote, mirror=mirror_url(cache.container_name(m))))
+        else:
+            assert m.shared is not None
+            result.append(HostsEntry(host=m.host, server=m.remote, mirror=m.shared, override_path=has_path(m.shared)))
+    return result

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
+from .imageref import ReferenceError, parse_reference
 
 #: The config namespace: every key is ``kind-registry-cache:<key>``.
 NAMESPACE = "kind-registry-cache"
@@ -48,11 +49,19 @@ _GO_DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$")
 _IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*[a-z0-9]$", re.IGNORECASE)
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
 _DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh", "npipe")
+# Pulumi stack names: letters, digits, '_', '.', '-'.
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
+
+#: The default for warmup.parallel: blob downloads at once, across all caches.
+DEFAULT_WARMUP_PARALLEL = 4
 
 CLUSTER_KEYS = ("name", "controlPlanes", "workers", "nodeImage", "portMappings")
 PORT_MAPPING_KEYS = ("containerPort", "hostPort", "listenAddress", "protocol")
 NETWORK_KEYS = ("name", "subnet", "mtu")
-CACHE_KEYS = ("image", "ttl", "hostPortStart", "mirrors", "namePrefix")
+CACHE_KEYS = ("image", "ttl", "hostPortStart", "mirrors", "namePrefix", "useStack")
+MIRROR_KEYS = ("remote", "shared")
+WARMUP_KEYS = ("enabled", "images", "replace", "parallel", "platform")
 CREDENTIAL_KEYS = ("username", "password")
 DOCKER_KEYS = ("host",)
 
@@ -108,11 +117,22 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class Mirror:
-    """One upstream registry and its local pull-through cache."""
+    """One upstream registry and the pull-through cache nodes use for it: a local one, or a shared one."""
 
     host: str
+    #: The real upstream: a local cache's remote, and hosts.toml's ``server`` (the fallback) either way.
     remote: str
     has_credentials: bool = False
+    #: URL of an existing pull-through cache (Harbor, zot, distribution on a shared host, another stack's
+    #: cache): nodes pull through it and no local container or volume is created for this upstream.
+    shared: str | None = None
+    #: The container behind ``shared`` when it runs on this Docker engine (``cache.useStack``).
+    shared_container: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this program runs the cache (a container and a volume) for this upstream."""
+        return self.shared is None
 
     @property
     def slug(self) -> str:
@@ -129,6 +149,13 @@ class CacheSettings:
     ttl: str = DEFAULT_TTL
     host_port_start: int = 0
     mirrors: tuple[Mirror, ...] = ()
+    #: Another stack whose caches every mirror uses (``cache.useStack``); ``None`` for this stack's own.
+    use_stack: str | None = None
+
+    @property
+    def local_mirrors(self) -> tuple[Mirror, ...]:
+        """The mirrors this stack runs a cache container and volume for."""
+        return tuple(m for m in self.mirrors if m.is_local)
 
     def container_name(self, mirror: Mirror) -> str:
         """The cache container's name, which nodes resolve through Docker's embedded DNS."""
@@ -140,9 +167,24 @@ class CacheSettings:
 
     def host_port(self, mirror: Mirror) -> int | None:
         """The 127.0.0.1 port the cache's registry API is published on, if publishing is on."""
-        if not self.host_port_start:
+        if not self.host_port_start or not mirror.is_local:
             return None
-        return self.host_port_start + self.mirrors.index(mirror)
+        return self.host_port_start + self.local_mirrors.index(mirror)
+
+
+@dataclass(frozen=True)
+class WarmupSettings:
+    """Pulling images through the caches while the cluster is created, so nodes find them cached."""
+
+    enabled: bool = True
+    #: Extra images (the team's workloads), added to the enabled add-ons' images.
+    images: tuple[str, ...] = ()
+    #: Warm only ``images``, not the add-ons' images.
+    replace: bool = False
+    #: Blob downloads at once, across all caches.
+    parallel: int = DEFAULT_WARMUP_PARALLEL
+    #: ``os/arch[/variant]`` picked from multi-platform images; ``None`` for the Docker engine's own.
+    platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +205,7 @@ class Settings:
     cache: CacheSettings
     docker: DockerSettings = field(default_factory=DockerSettings)
     certs_dir: str = ""
+    warmup: WarmupSettings = field(default_factory=WarmupSettings)
 
 
 class _Problems:
@@ -221,6 +264,7 @@ def parse(
     credentials: Any = None,
     docker: Any = None,
     certs_dir: Any = None,
+    warmup: Any = None,
 ) -> Settings:
     """Validate raw config values (as read from the stack) and return :class:`Settings`.
 
@@ -236,6 +280,7 @@ def parse(
     cache_settings = _parse_cache(problems, stack, cache, credentials)
     docker_settings = _parse_docker(problems, docker)
     certs = _parse_certs_dir(problems, certs_dir, home, project, stack)
+    warmup_settings = _parse_warmup(problems, warmup)
     if problems.items:
         raise SettingsError(problems.items)
     assert cluster_settings and network_settings and cache_settings
@@ -247,6 +292,7 @@ def parse(
         cache=cache_settings,
         docker=docker_settings,
         certs_dir=certs,
+        warmup=warmup_settings,
     )
 
 
@@ -364,11 +410,16 @@ def normalize_host(host: str) -> str:
     return host.strip().lower().rstrip(".")
 
 
+def default_name_prefix(stack: str) -> str:
+    """The prefix of a stack's cache containers and volumes unless it sets ``cache.namePrefix``."""
+    return f"kcr-{stack}"
+
+
 def _parse_cache(problems: _Problems, stack: str, raw: Any, credentials: Any) -> CacheSettings | None:
     value = problems.mapping("cache", raw, CACHE_KEYS)
     prefix = problems.text(
         "cache.namePrefix",
-        value.get("namePrefix", f"kcr-{stack}"),
+        value.get("namePrefix", default_name_prefix(stack)),
         _DOCKER_NAME,
         "a docker-name-safe prefix (letters, digits, '_', '.', '-')" + ("" if "namePrefix" in value else " (set cache.namePrefix; the default derives from the stack name)"),
     )
@@ -377,32 +428,70 @@ def _parse_cache(problems: _Problems, stack: str, raw: Any, credentials: Any) ->
     if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl == 0:
         ttl = "0"
     ttl = problems.text("cache.ttl", ttl, _GO_DURATION, "a Go duration such as '168h' or '0' for no expiry")
+    use_stack = _parse_use_stack(problems, value.get("useStack"), stack)
     mirrors = _parse_mirrors(problems, value.get("mirrors"))
-    hosts = {m.host for m in mirrors or ()}
-    creds = _parse_credentials(problems, credentials, hosts)
+    if mirrors is not None and use_stack is not None:
+        # The other stack's caches are containers on this engine, named as that stack names them.
+        other = default_name_prefix(use_stack)
+        mirrors = tuple(
+            Mirror(m.host, m.remote, shared=_container_url(f"{other}-{m.slug}"), shared_container=f"{other}-{m.slug}")
+            if m.is_local
+            else m
+            for m in mirrors
+        )
+    shared = {m.host: m.shared for m in mirrors or () if m.shared}
+    creds = _parse_credentials(problems, credentials, {m.host for m in mirrors or ()}, shared)
     if mirrors is not None:
-        mirrors = tuple(Mirror(m.host, m.remote, m.host in creds) for m in mirrors)
-    count = len(mirrors or ())
+        mirrors = tuple(
+            Mirror(m.host, m.remote, m.host in creds, shared=m.shared, shared_container=m.shared_container)
+            for m in mirrors
+        )
+    count = len([m for m in mirrors or () if m.is_local])
     start = problems.integer("cache.hostPortStart", value.get("hostPortStart", 0), low=0, high=65535 - max(count, 1) + 1)
     if start is not None and 0 < start < 1024:
         problems.add("cache.hostPortStart", f"must be 0 (do not publish) or from 1024 to {65535 - count + 1}; got {start}")
         start = None
     if prefix is None or image is None or ttl is None or mirrors is None or start is None:
         return None
-    return CacheSettings(name_prefix=prefix, image=image, ttl=ttl, host_port_start=start, mirrors=mirrors)
+    return CacheSettings(
+        name_prefix=prefix, image=image, ttl=ttl, host_port_start=start, mirrors=mirrors, use_stack=use_stack
+    )
+
+
+def _container_url(container: str) -> str:
+    # The same URL mirrors.mirror_url gives a local cache (mirrors imports this module, not the reverse).
+    return f"http://{container}:5000"
+
+
+def _parse_use_stack(problems: _Problems, raw: Any, stack: str) -> str | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str) or not _STACK_NAME.match(raw):
+        problems.add("cache.useStack", f"must be the name of another stack on this machine, such as 'dev'; got {_show(raw)}")
+        return None
+    if raw == stack:
+        problems.add("cache.useStack", f"names this stack ({stack!r}); remove it to run this stack's own caches")
+        return None
+    return raw
 
 
 def _parse_mirrors(problems: _Problems, raw: Any) -> tuple[Mirror, ...] | None:
-    """Stack mirrors are merged over :data:`DEFAULT_MIRRORS`; ``null`` or ``false`` removes a default."""
+    """Stack mirrors are merged over :data:`DEFAULT_MIRRORS`; ``null`` or ``false`` removes a default.
+
+    A value is the remote URL of a local cache (``"https://quay.io"`` or ``{remote: ...}``), or
+    ``{shared: URL}`` for an existing pull-through cache, optionally with the real upstream as ``remote``.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        problems.add("cache.mirrors", f"must be an object of upstream host -> remote URL; got {_show(raw)}")
+        problems.add(
+            "cache.mirrors", f"must be an object of upstream host -> remote URL or {{shared: URL}}; got {_show(raw)}"
+        )
         return None
-    merged: dict[str, str | None] = dict(DEFAULT_MIRRORS)
+    merged: dict[str, Mirror | None] = {host: Mirror(host, remote) for host, remote in DEFAULT_MIRRORS.items()}
     spelled: dict[str, str] = {}
     ok = True
-    for host_raw, remote in raw.items():
+    for host_raw, entry in raw.items():
         key = f"cache.mirrors.{host_raw}"
         host = normalize_host(str(host_raw))
         if host in spelled:
@@ -414,22 +503,56 @@ def _parse_mirrors(problems: _Problems, raw: Any) -> tuple[Mirror, ...] | None:
             problems.add(key, "the key must be a registry host such as 'docker.io' or 'registry.example.com:5000'")
             ok = False
             continue
-        if remote is None or remote is False:
+        if entry is None or entry is False:
             merged[host] = None
             continue
-        error = _remote_url_error(remote)
-        if error:
-            problems.add(key, error)
+        mirror = _parse_mirror(problems, key, host, entry)
+        if mirror is None:
             ok = False
             continue
-        merged[host] = str(remote).rstrip("/")
+        merged[host] = mirror
     if not ok:
         return None
-    mirrors = tuple(Mirror(host, remote) for host, remote in merged.items() if remote is not None)
+    mirrors = tuple(m for m in merged.values() if m is not None)
     if not mirrors:
         problems.add("cache.mirrors", "removes every upstream; keep at least one mirror")
         return None
     return mirrors
+
+
+def _parse_mirror(problems: _Problems, key: str, host: str, entry: Any) -> Mirror | None:
+    if isinstance(entry, str):
+        error = _remote_url_error(entry)
+        if error:
+            problems.add(key, error)
+            return None
+        return Mirror(host, entry.rstrip("/"))
+    if not isinstance(entry, Mapping):
+        problems.add(
+            key,
+            "must be the upstream's URL ('https://quay.io'), {remote: URL} or {shared: URL of an existing "
+            f"pull-through cache}}; got {_show(entry)}",
+        )
+        return None
+    value = problems.mapping(key, entry, MIRROR_KEYS)
+    if set(value) - set(MIRROR_KEYS):
+        return None
+    shared = value.get("shared")
+    if shared is None and "remote" not in value:
+        problems.add(key, "needs remote (the upstream a local cache fills from) or shared (an existing cache's URL)")
+        return None
+    remote = value.get("remote", DEFAULT_MIRRORS.get(host, f"https://{host}"))
+    error = _remote_url_error(remote)
+    if error:
+        problems.add(f"{key}.remote", error)
+        return None
+    if shared is None:
+        return Mirror(host, remote.rstrip("/"))
+    error = _shared_url_error(shared)
+    if error:
+        problems.add(f"{key}.shared", error)
+        return None
+    return Mirror(host, remote.rstrip("/"), shared=shared.rstrip("/"))
 
 
 def _remote_url_error(remote: Any) -> str | None:
@@ -448,7 +571,22 @@ def _remote_url_error(remote: Any) -> str | None:
     return None
 
 
-def _parse_credentials(problems: _Problems, raw: Any, hosts: set[str]) -> set[str]:
+def _shared_url_error(shared: Any) -> str | None:
+    """A shared cache's URL may have a path (Harbor's ``/v2/<project>``); hosts.toml then sets ``override_path``."""
+    example = "'http://cache.team.example:5000' or 'https://harbor.example/v2/dockerhub'"
+    if not isinstance(shared, str):
+        return f"must be the http(s) URL of an existing pull-through cache such as {example}; got {_show(shared)}"
+    parts = urlsplit(shared)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be the http(s) URL of an existing pull-through cache such as {example}; got {shared!r}"
+    if parts.query or parts.fragment:
+        return f"must not have a query or fragment; got {shared!r}"
+    if parts.username or parts.password:
+        return "must not carry credentials: nodes pull anonymously; give the shared cache its own upstream login"
+    return None
+
+
+def _parse_credentials(problems: _Problems, raw: Any, hosts: set[str], shared: Mapping[str, str]) -> set[str]:
     if raw is None:
         return set()
     if not isinstance(raw, Mapping):
@@ -460,6 +598,13 @@ def _parse_credentials(problems: _Problems, raw: Any, hosts: set[str]) -> set[st
         key = f"credentials.{host_raw}"
         if host not in hosts:
             problems.add(key, f"names no configured mirror; configured: {', '.join(sorted(hosts)) or 'none'}")
+            continue
+        if host in shared:
+            problems.add(
+                key,
+                f"{host} is pulled through the shared cache {shared[host]}, which logs in to the upstream itself; "
+                f"remove this login (`pulumi config rm --path '{NAMESPACE}:credentials[\"{host}\"]'`)",
+            )
             continue
         value = problems.mapping(key, entry, CREDENTIAL_KEYS)
         missing = [k for k in CREDENTIAL_KEYS if not isinstance(value.get(k), str) or not value.get(k)]
@@ -510,3 +655,48 @@ def _parse_certs_dir(problems: _Problems, raw: Any, home: str, project: str, sta
         problems.add("certsDir", f"must be an absolute path or start with '~/' (kind mounts it into nodes); got {raw!r}")
         return ""
     return path
+
+
+def _parse_warmup(problems: _Problems, raw: Any) -> WarmupSettings:
+    value = problems.mapping("warmup", raw, WARMUP_KEYS)
+    enabled = _boolean(problems, "warmup.enabled", value.get("enabled", True))
+    replace = _boolean(problems, "warmup.replace", value.get("replace", False))
+    parallel = problems.integer("warmup.parallel", value.get("parallel", DEFAULT_WARMUP_PARALLEL), low=1, high=32)
+    images_raw = value.get("images", [])
+    images: list[str] = []
+    if not isinstance(images_raw, list):
+        problems.add("warmup.images", f"must be a list of image references such as 'ghcr.io/acme/api:1.4.2'; got {_show(images_raw)}")
+    else:
+        for index, image in enumerate(images_raw):
+            try:
+                ref = parse_reference(image)
+            except ReferenceError as error:
+                problems.add(f"warmup.images[{index}]", f"{error}; write it as 'registry/repository:tag'")
+                continue
+            if not ref.pinned:
+                problems.add(
+                    f"warmup.images[{index}]",
+                    f"{image!r} has no tag or digest; name the version the cluster runs, e.g. '{image}:1.0.0'",
+                )
+                continue
+            images.append(image)
+    platform = value.get("platform")
+    if platform is not None and (not isinstance(platform, str) or not _PLATFORM.match(platform)):
+        problems.add("warmup.platform", f"must be os/arch[/variant] such as 'linux/amd64' or 'linux/arm64'; got {_show(platform)}")
+        platform = None
+    return WarmupSettings(
+        enabled=enabled,
+        images=tuple(dict.fromkeys(images)),
+        replace=replace,
+        parallel=parallel or DEFAULT_WARMUP_PARALLEL,
+        platform=platform,
+    )
+
+
+def _boolean(problems: _Problems, key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"  # `pulumi config set --path` stores CLI values as text
+    problems.add(key, f"must be true or false; got {_show(value)}")
+    return False

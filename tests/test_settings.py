@@ -209,3 +209,104 @@ def test_valid_topologies_and_subnets_round_trip(control_planes, workers, octet,
 @given(st.integers().filter(lambda n: not 1 <= n <= 9))
 def test_out_of_range_control_planes_are_always_rejected(n):
     assert problems_of(cluster={"controlPlanes": n})[0].startswith("kind-registry-cache:cluster.controlPlanes")
+
+
+# --- shared mirrors, another stack's caches, warm-up ------------------------------------------------
+
+
+def mirror_of(s: settings.Settings, host: str) -> settings.Mirror:
+    return next(m for m in s.cache.mirrors if m.host == host)
+
+
+@pytest.mark.parametrize(
+    ("value", "remote", "shared"),
+    [
+        pytest.param("https://quay.example", "https://quay.example", None, id="string-is-a-local-remote"),
+        pytest.param({"remote": "https://quay.example/"}, "https://quay.example", None, id="object-local"),
+        pytest.param(
+            {"shared": "http://cache.team.example:5000"}, "https://quay.io", "http://cache.team.example:5000",
+            id="shared-remote-defaults-to-the-builtin",
+        ),
+        pytest.param(
+            {"shared": "https://harbor.example/v2/quay/", "remote": "https://quay.example"},
+            "https://quay.example",
+            "https://harbor.example/v2/quay",
+            id="shared-with-path-and-remote",
+        ),
+    ],
+)
+def test_mirror_value_forms(value, remote, shared):
+    m = mirror_of(parse(cache={"mirrors": {"quay.io": value}}), "quay.io")
+    assert (m.remote, m.shared, m.is_local) == (remote, shared, shared is None)
+
+
+def test_shared_mirror_of_an_unknown_host_falls_back_to_https_of_the_host():
+    m = mirror_of(parse(cache={"mirrors": {"registry.example.com": {"shared": "http://team:5000"}}}), "registry.example.com")
+    assert m.remote == "https://registry.example.com"
+
+
+def test_local_and_shared_mirrors_mix_and_only_local_ones_get_names_and_ports():
+    s = parse(cache={"hostPortStart": 5100, "mirrors": {"quay.io": {"shared": "http://team:5000"}}})
+    assert [m.host for m in s.cache.local_mirrors] == ["docker.io", "ghcr.io", "registry.k8s.io", "gcr.io", "k8s.gcr.io"]
+    assert [s.cache.host_port(m) for m in s.cache.mirrors] == [5100, None, 5101, 5102, 5103, 5104]
+
+
+def test_use_stack_points_every_mirror_at_that_stacks_containers():
+    s = settings.parse(project="kind-registry-cache", stack="ci", home="/h", cache={"useStack": "dev"})
+    assert s.cache.use_stack == "dev"
+    assert s.cache.local_mirrors == ()
+    docker_io = mirror_of(s, "docker.io")
+    assert docker_io.shared == "http://kcr-dev-docker-io:5000"
+    assert docker_io.shared_container == "kcr-dev-docker-io"
+    assert docker_io.remote == "https://registry-1.docker.io"
+
+
+def test_use_stack_keeps_an_explicit_shared_mirror():
+    s = settings.parse(
+        project="kind-registry-cache", stack="ci", home="/h",
+        cache={"useStack": "dev", "mirrors": {"quay.io": {"shared": "https://harbor.example/v2/quay"}}},
+    )
+    assert mirror_of(s, "quay.io").shared == "https://harbor.example/v2/quay"
+    assert mirror_of(s, "quay.io").shared_container is None
+
+
+def test_warmup_defaults():
+    w = parse().warmup
+    assert (w.enabled, w.images, w.replace, w.parallel, w.platform) == (True, (), False, 4, None)
+
+
+def test_warmup_images_keep_their_order_without_duplicates():
+    w = parse(warmup={"images": ["ghcr.io/acme/api:1.2", "nginx:1.27", "ghcr.io/acme/api:1.2"], "parallel": "8"}).warmup
+    assert w.images == ("ghcr.io/acme/api:1.2", "nginx:1.27")
+    assert w.parallel == 8
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "says"),
+    [
+        pytest.param({"cache": {"mirrors": {"quay.io": {"shared": "ftp://team"}}}}, "cache.mirrors.quay.io.shared", "http(s) URL", id="shared-not-http"),
+        pytest.param({"cache": {"mirrors": {"quay.io": {"shared": "http://u:p@team"}}}}, "cache.mirrors.quay.io.shared", "credentials", id="shared-with-login"),
+        pytest.param({"cache": {"mirrors": {"quay.io": {"shared": "http://team", "remote": "https://x/v2"}}}}, "cache.mirrors.quay.io.remote", "without a path", id="shared-remote-with-path"),
+        pytest.param({"cache": {"mirrors": {"quay.io": {"shraed": "http://team"}}}}, "cache.mirrors.quay.io.shraed", "did you mean 'shared'", id="mirror-object-typo"),
+        pytest.param({"cache": {"mirrors": {"quay.io": {}}}}, "cache.mirrors.quay.io", "needs remote", id="mirror-object-empty"),
+        pytest.param({"cache": {"mirrors": {"quay.io": 5000}}}, "cache.mirrors.quay.io", "{shared: URL", id="mirror-number"),
+        pytest.param({"cache": {"useStack": "dev"}}, "cache.useStack", "names this stack", id="use-own-stack"),
+        pytest.param({"cache": {"useStack": "dev stack"}}, "cache.useStack", "another stack", id="use-stack-name"),
+        pytest.param(
+            {"cache": {"mirrors": {"docker.io": {"shared": "http://team:5000"}}}, "credentials": {"docker.io": {"username": "u", "password": "p"}}},
+            "credentials.docker.io", "shared cache http://team:5000", id="credentials-for-shared",
+        ),
+        pytest.param({"warmup": {"images": "nginx:1"}}, "warmup.images", "list", id="warmup-images-not-list"),
+        pytest.param({"warmup": {"images": ["Nginx:1"]}}, "warmup.images[0]", "lowercase", id="warmup-image-uppercase"),
+        pytest.param({"warmup": {"images": ["ghcr.io/acme/api"]}}, "warmup.images[0]", "no tag or digest", id="warmup-image-unpinned"),
+        pytest.param({"warmup": {"parallel": 0}}, "warmup.parallel", "from 1 to 32", id="warmup-parallel"),
+        pytest.param({"warmup": {"enabled": "yes"}}, "warmup.enabled", "true or false", id="warmup-enabled"),
+        pytest.param({"warmup": {"platform": "amd64"}}, "warmup.platform", "os/arch", id="warmup-platform"),
+        pytest.param({"warmup": {"image": []}}, "warmup.image", "did you mean 'images'", id="warmup-typo"),
+    ],
+)
+def test_invalid_cache_sharing_and_warmup_values_are_named(raw, key, says):
+    problems = problems_of(**raw)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"kind-registry-cache:{key}: "), problems[0]
+    assert says in problems[0], problems[0]
