@@ -3,9 +3,11 @@
 import pulumi
 import pulumi_docker as docker
 
-from components import addon_values, config, mirrors, prerequisites
+from components import addon_values, config, mirrors, prerequisites, warmup
 from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.cache import RegistryCaches, RegistryCachesArgs
+from components.cachestats import CacheStats, CacheStatsArgs
+from components.cachewarmup import CacheWarmup, CacheWarmupArgs
 from components.cluster import KindCluster, KindClusterArgs
 from components.network import KindNetwork, KindNetworkArgs
 
@@ -30,6 +32,15 @@ caches = RegistryCaches(
     opts=engine,
 )
 
+# Warm-up: the add-ons' images through the caches, while `kind create` runs (it waits for the caches only).
+warm_caches: list[pulumi.Resource] = []
+if settings.warmup.enabled:
+    plan, notes = warmup.stack_plan(settings.cache, settings.warmup, addons)
+    warm_caches = CacheWarmup(
+        "warmup",
+        CacheWarmupArgs(plan=plan, caches=caches.containers, docker_host=decision.docker_host, notes=notes),
+    ).done
+
 cluster = KindCluster(
     "kind",
     KindClusterArgs(
@@ -51,12 +62,25 @@ cluster_addons = ClusterAddons(
         cluster=settings.cluster,
         kubeconfig=cluster.kubeconfig,
         cluster_resource=cluster.resource,
+        wait_for=warm_caches,
+    ),
+)
+
+# Cache statistics at the end of every `pulumi up`: this stack's caches, or those of cache.useStack.
+cache_owner = f"{settings.project}/{settings.cache.use_stack}" if settings.cache.use_stack else owner
+cache_stats = CacheStats(
+    "cache-stats",
+    CacheStatsArgs(
+        owner=cache_owner,
+        depends_on=[*caches.containers, *warm_caches, cluster_addons],
+        docker_host=decision.docker_host,
     ),
 )
 
 pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("mirrors", caches.mirrors)
+pulumi.export("cacheStats", cache_stats.stats)
 pulumi.export("networkName", network.name)
 pulumi.export("networkSubnet", network.subnet)
 pulumi.export("metallbRange", cluster_addons.metallb_range)

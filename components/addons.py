@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -28,6 +29,8 @@ class ClusterAddonsArgs:
     kubeconfig: pulumi.Input[str]
     #: The resource whose deletion takes the whole cluster with it (``KindCluster.resource``).
     cluster_resource: pulumi.Resource
+    #: What the Helm releases wait for besides the cluster (the cache warm-up, so pods find their images cached).
+    wait_for: Sequence[pulumi.Resource] = ()
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -45,6 +48,7 @@ class ClusterAddons(pulumi.ComponentResource):
         settings = args.settings
         self._name = name
         self._cluster_resource = args.cluster_resource
+        self._wait_for = list(args.wait_for)
         releases: dict[str, k8s.helm.v3.Release] = {}
         metallb_range: str | None = None
         ingress_url: str | None = None
@@ -164,7 +168,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 atomic=False,
                 timeout=RELEASE_TIMEOUT_SECONDS,
             ),
-            opts=self._options(depends_on),
+            opts=self._options([*self._wait_for, *depends_on]),
         )
 
     def _custom_resource(

@@ -156,6 +156,12 @@ def plan(cache: CacheSettings, warmup: WarmupSettings, images: Sequence[str]) ->
     return Plan(targets=targets, platform=warmup.platform, parallel=warmup.parallel, skipped=tuple(skipped))
 
 
+def stack_plan(cache: CacheSettings, warmup: WarmupSettings, addons: AddonSettings) -> tuple[Plan, list[str]]:
+    """The stack's warm-up: :func:`images_to_warm` placed by :func:`plan`; plus notes for the log."""
+    images, notes = images_to_warm(warmup, addons)
+    return plan(cache, warmup, images), notes
+
+
 # --- talking to a cache ------------------------------------------------------------------------
 
 

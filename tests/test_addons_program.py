@@ -297,10 +297,13 @@ def test_no_cilium_keeps_kindnet_and_kube_proxy(no_cilium):
     assert config["nodes"][0]["labels"] == {"ingress-ready": "true"}
 
 
-def test_no_cilium_releases_wait_only_for_their_namespace(no_cilium):
+def test_no_cilium_releases_wait_only_for_their_namespace_and_the_cache_warmup(no_cilium):
     assert set(releases(no_cilium)) == {"addons-metallb", "addons-ingress-nginx"}
-    assert depends_on(no_cilium, no_cilium.named("addons-metallb")) == {"addons-metallb-namespace"}
-    assert depends_on(no_cilium, no_cilium.named("addons-ingress-nginx")) == {"addons-ingress-nginx-namespace"}
+    assert depends_on(no_cilium, no_cilium.named("addons-metallb")) == {"addons-metallb-namespace", "warmup-images"}
+    assert depends_on(no_cilium, no_cilium.named("addons-ingress-nginx")) == {
+        "addons-ingress-nginx-namespace",
+        "warmup-images",
+    }
 
 
 def test_no_cilium_uses_the_configured_range_and_frr(no_cilium):

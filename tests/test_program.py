@@ -148,6 +148,8 @@ def test_components_have_package_tokens(dev):
         "cache": "kind-registry-cache:index:RegistryCaches",
         "kind": "kind-registry-cache:index:KindCluster",
         "addons": "kind-registry-cache:index:ClusterAddons",
+        "warmup": "kind-registry-cache:index:CacheWarmup",
+        "cache-stats": "kind-registry-cache:index:CacheStats",
     }
 
 

@@ -1,0 +1,63 @@
+"""The warm-up step: pull the add-ons' (and the team's) images through the caches while kind creates the cluster."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+
+from .warmup import Plan
+
+TOKEN = "kind-registry-cache:index:CacheWarmup"
+
+#: The project root: ``python -m components.warmup`` runs from here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CacheWarmupArgs:
+    """Inputs of :class:`CacheWarmup`."""
+
+    plan: Plan
+    #: The cache containers the warm-up runs in; it starts once they exist, not after the cluster.
+    caches: Sequence[pulumi.CustomResource]
+    #: The Docker engine the caches run on; ``None`` for the Docker CLI's own choice.
+    docker_host: str | None = None
+    #: What the plan leaves out and why (logged on every run).
+    notes: Sequence[str] = ()
+
+
+class CacheWarmup(pulumi.ComponentResource):
+    """Runs ``python -m components.warmup`` with the plan on stdin; fails naming every image it could not pull."""
+
+    done: list[pulumi.Resource]
+    """What resources that need warm caches wait for (the Helm releases); empty when nothing is to warm."""
+
+    def __init__(self, name: str, args: CacheWarmupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TOKEN, name, None, opts)
+        for note in [*args.notes, *(f"not warmed: {image}: {why}" for image, why in args.plan.skipped)]:
+            pulumi.log.info(note, resource=self)
+        self.done = []
+        if not args.plan.targets:
+            self.register_outputs({})
+            return
+        # The interpreter running this program has the project's packages; the warm-up needs only the
+        # standard library and the Docker CLI, which it reaches the caches through (docker exec).
+        images = command.local.Command(
+            f"{name}-images",
+            create=f"{shlex.quote(sys.executable)} -m components.warmup",
+            stdin=args.plan.to_json(),
+            dir=str(PROJECT_ROOT),
+            environment={"DOCKER_HOST": args.docker_host} if args.docker_host else None,
+            # A replaced cache container may come with an emptied volume: warm it again. A changed image
+            # list (stdin) is an in-place update, which runs the warm-up again too.
+            triggers=[cache.id for cache in args.caches],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.caches)),
+        )
+        self.done = [images]
+        self.register_outputs({})
