@@ -37,8 +37,8 @@ INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 
 #: Seconds a cache gets to answer its health check before the warm-up gives up on it.
 READY_SECONDS = 90.0
-#: Seconds to wait for a fetched blob to be in storage (2.8 stores it in the background).
-STORED_SECONDS = 600.0
+#: Seconds one blob may take, all requests included, until the cache has stored it.
+BLOB_SECONDS = 600.0
 
 Log = Callable[[str], None]
 
@@ -363,7 +363,7 @@ def warm(
     runner: Runner = dockercli.cli,
     log: Log = print,
     sleep: Callable[[float], None] = time.sleep,
-    stored_timeout: float = STORED_SECONDS,
+    blob_timeout: float = BLOB_SECONDS,
 ) -> Report:
     """Pull every image of ``warmup_plan`` through its cache: manifests first, then each missing blob once.
 
@@ -406,19 +406,25 @@ def warm(
             if container not in broken and pairs:
                 missing |= {(container, repo, digest) for repo, digest in cache.missing(pairs)}
 
+        # One task per blob: its repositories in turn, each fetched and then waited for until stored.
+        # distribution streams a blob that is being stored (for any repository) without storing it
+        # again, so a second repository's request must wait for the first one's copy to land.
+        groups: dict[tuple[str, str], list[str]] = {}
+        for container, repository, digest in sorted(missing, key=lambda k: -wanted[k]):
+            groups.setdefault((container, digest), []).append(repository)
         failures: dict[tuple[str, str, str], str] = {}
 
-        def fetch(key: tuple[str, str, str]) -> None:
-            container, repository, digest = key
-            try:
-                caches[container].fetch_blob(repository, digest)
-            except FetchError as error:
-                failures[key] = str(error)
+        def fetch(group: tuple[tuple[str, str], list[str]]) -> None:
+            (container, digest), repositories = group
+            for repository in repositories:
+                error = _fetch_stored(caches[container], repository, digest, wanted[(container, repository, digest)],
+                                      sleep, blob_timeout)
+                if error:
+                    failures[(container, repository, digest)] = error
 
-        list(pool.map(fetch, sorted(missing, key=lambda k: -wanted[k])))
+        list(pool.map(fetch, groups.items()))
 
     fetched = {key: wanted[key] for key in missing if key not in failures}
-    _wait_stored(caches, set(fetched), sleep, stored_timeout, failures)
     for result in results:
         repository = parse_reference(result.image).repository
         keys = {(result.container, repository, d) for d in result.blobs}
@@ -432,30 +438,38 @@ def warm(
     return report
 
 
-def _wait_stored(
-    caches: dict[str, Cache],
-    fetched: set[tuple[str, str, str]],
-    sleep: Callable[[float], None],
-    timeout: float,
-    failures: dict[tuple[str, str, str], str],
-) -> None:
-    """Wait until the caches hold what they fetched: a node asking for a blob still being stored would
-    make the cache stream it from upstream once more."""
-    pending = set(fetched)
+#: Attempts per blob: a request that arrives while the same blob is being stored is served without
+#: storing it (distribution keeps one download in flight per digest), so it is asked again.
+ATTEMPTS = 3
+#: How long to wait for a fetched blob to be stored before asking again: a base plus a slow rate.
+STORE_GRACE_SECONDS = 5.0
+STORE_RATE = 2 * 1024 * 1024
+
+
+def _fetch_stored(
+    cache: Cache, repository: str, digest: str, size: int, sleep: Callable[[float], None], timeout: float,
+) -> str | None:
+    """Have ``cache`` fetch one blob for ``repository`` and return once it is stored; the error, if any.
+
+    The cache may store a blob after it has served it (2.8 copies it with a second download): a node
+    asking in between would make it stream the blob from upstream once more.
+    """
     deadline = time.monotonic() + timeout
-    while pending:
-        still: set[tuple[str, str, str]] = set()
-        for container in {k[0] for k in pending}:
-            pairs = [(repo, digest) for (c, repo, digest) in pending if c == container]
-            still |= {(container, repo, digest) for repo, digest in caches[container].missing(pairs)}
-        pending = still
-        if not pending:
-            return
+    for _attempt in range(ATTEMPTS):
+        try:
+            cache.fetch_blob(repository, digest)
+        except FetchError as error:
+            return str(error)
+        wait_until = min(deadline, time.monotonic() + STORE_GRACE_SECONDS + size / STORE_RATE)
+        while True:
+            if not cache.missing([(repository, digest)]):
+                return None
+            if time.monotonic() > wait_until:
+                break
+            sleep(0.2)
         if time.monotonic() > deadline:
-            for key in pending:
-                failures[key] = f"{key[0]} did not store {key[2]} within {timeout:.0f}s"
-            return
-        sleep(0.2)
+            break
+    return f"{cache.container} did not store {digest} for {repository} after {ATTEMPTS} requests"
 
 
 def _size(n: float) -> str:

@@ -149,13 +149,14 @@ class FakeDocker:
             pairs = command[4:]
             missing = []
             with self._lock:
+                # Each check lets time pass for every copy being stored.
+                for key in list(cache._pending):
+                    cache._pending[key] -= 1
+                    if cache._pending[key] <= 0:
+                        del cache._pending[key]
+                        cache.stored.add(key)
                 for repo, digest in zip(pairs[::2], pairs[1::2]):
                     key = (repo, digest)
-                    if key in cache._pending:
-                        cache._pending[key] -= 1
-                        if cache._pending[key] <= 0:
-                            del cache._pending[key]
-                            cache.stored.add(key)
                     if key not in cache.stored:
                         missing.append(f"{repo} {digest}\n")
             return Result(0, "".join(missing).encode(), "")
@@ -171,7 +172,10 @@ class FakeDocker:
             cache.blob_requests[key] += 1
             if key not in cache.stored:
                 cache.upstream_fetches[key] += 1
-                if cache.store_after:
+                if any(d == digest for _, d in cache._pending):
+                    # distribution: a blob already being stored (for any repository) is streamed, not stored.
+                    pass
+                elif cache.store_after:
                     cache._pending[key] = cache.store_after
                 else:
                     cache.stored.add(key)

@@ -250,6 +250,36 @@ def test_warmup_returns_only_once_the_cache_has_stored_what_it_fetched(hub):
     report = warmup.warm(hub_plan(*ALL), runner=docker, log=lambda _: None, sleep=no_sleep)
     assert not report.failed
     assert set(cache.blob_requests) <= cache.stored
+    # The base layer is shared by alpha and beta: beta's request waited for alpha's copy to be stored,
+    # so it was not streamed past the store (which would have needed a second request).
+    assert set(cache.blob_requests.values()) == {1}
+
+
+def test_a_blob_the_cache_streamed_without_storing_is_asked_again(hub, monkeypatch):
+    docker = FakeDocker()
+    cache = docker.add_cache("kcr-dev-docker-io", hub)
+    (base,) = set(hub.platform_blobs("library/alpha", "1.0")) & set(hub.platform_blobs("library/beta", "1.0"))
+    # Another client's download of the base layer for alpha is still being stored.
+    cache._pending[("library/alpha", base)] = 5
+    monkeypatch.setattr(warmup, "STORE_GRACE_SECONDS", 0.0)
+    report = warmup.warm(hub_plan("docker.io/library/beta:1.0"), runner=docker, log=lambda _: None, sleep=no_sleep)
+    assert not report.failed
+    assert cache.blob_requests[("library/beta", base)] == 2
+    assert ("library/beta", base) in cache.stored
+
+
+def test_a_blob_never_stored_fails_its_image(hub, monkeypatch):
+    docker = FakeDocker()
+    cache = docker.add_cache("kcr-dev-docker-io", hub)
+    (base,) = set(hub.platform_blobs("library/alpha", "1.0")) & set(hub.platform_blobs("library/beta", "1.0"))
+    cache._pending[("library/alpha", base)] = 10**9
+    monkeypatch.setattr(warmup, "STORE_GRACE_SECONDS", 0.0)
+    report = warmup.warm(hub_plan("docker.io/library/beta:1.0"), runner=docker, log=lambda _: None, sleep=no_sleep)
+    (failed,) = report.failed
+    assert failed.error == (
+        f"docker.io/library/beta:1.0: 1 blob(s) could not be fetched: kcr-dev-docker-io did not store {base} "
+        f"for library/beta after 3 requests"
+    )
 
 
 def test_blob_downloads_are_bounded_by_parallel(hub):
