@@ -5,7 +5,9 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ class Engine:
     _lock: IO[bytes] = field(repr=False)
     #: forwarding sysctls this engine turned off, with the values to put back on stop
     _forwarding: dict[Path, str] = field(default_factory=dict, repr=False)
+    _dns: "NxdomainResponder | None" = field(default=None, repr=False)
 
     @property
     def socket(self) -> Path:
@@ -45,6 +48,48 @@ class Engine:
     @property
     def log_path(self) -> Path:
         return self.root / "dockerd.log"
+
+
+#: The gateway of the network the program-driven tests create (tests/integration/stack.py SUBNET).
+TEST_DNS = "172.28.0.1"
+
+_IP_FREEBIND = 15  # Linux: bind to TEST_DNS before the test network's bridge has that address
+
+
+class NxdomainResponder:
+    """A DNS server on TEST_DNS:53 that answers every query "no such name" at once.
+
+    On a real machine Docker's embedded DNS forwards a name it does not know (a stopped cache's) to the
+    host's resolver and gets NXDOMAIN back quickly, so containerd moves on to the next host. Here the
+    host's resolver is off limits, and an unanswered forward makes every such lookup wait for a timeout.
+    """
+
+    def __init__(self, address: str | None = None, port: int = 53) -> None:
+        address = address or TEST_DNS
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_IP, _IP_FREEBIND, 1)
+        self.sock.bind((address, port))
+        self.sock.settimeout(0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="krc-nxdomain", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            if len(query) < 12:
+                continue
+            # Same id and question; QR=1, opcode and RD copied, RA=1, RCODE=3 (NXDOMAIN); no answers.
+            flags = 0x8000 | (query[2] & 0x79) << 8 | 0x80 | 3
+            self.sock.sendto(query[:2] + flags.to_bytes(2, "big") + query[4:6] + b"\0\0\0\0\0\0" + query[12:], peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
 
 
 def _daemon_args(root: Path) -> list[str]:
@@ -63,6 +108,12 @@ def _daemon_args(root: Path) -> list[str]:
         "--ip-forward=false",
         # No default docker0 bridge: tests use only networks they create.
         "--bridge=none",
+        # Docker's embedded DNS forwards names it does not know (a stopped container's, a real registry's)
+        # to this nameserver, from inside the container. TEST_DNS is the host's own address on the stack
+        # tests' network, where nothing listens on port 53: the host answers "port unreachable", so such a
+        # lookup fails at once (as NXDOMAIN would on a real machine) instead of timing out, and never
+        # leaves the machine. (dockerd drops a loopback --dns and falls back to public resolvers.)
+        f"--dns={TEST_DNS}",
     ]
     driver = os.environ.get("KRC_DOCKERD_STORAGE_DRIVER")
     if driver:  # otherwise dockerd picks (overlay2 here, vfs where overlay is unavailable)
@@ -210,7 +261,11 @@ def start_engine(root: Path = DEFAULT_ROOT, timeout: float = 60.0) -> Engine:
         if client is None:
             time.sleep(0.2)
 
-    engine = Engine(root=root, process=process, client=client, _lock=lock, _forwarding=_forwarding_off())
+    try:
+        dns = NxdomainResponder()
+    except OSError:  # another session's engine answers there already
+        dns = None
+    engine = Engine(root=root, process=process, client=client, _lock=lock, _forwarding=_forwarding_off(), _dns=dns)
     remove_everything(client)
     return engine
 
@@ -231,5 +286,7 @@ def stop_engine(engine: Engine, timeout: float = 30.0) -> None:
                     engine.process.wait(10)
                     raise EngineError(f"dockerd ignored SIGTERM for {timeout}s and was killed") from None
     finally:
+        if engine._dns is not None:
+            engine._dns.close()
         _restore(engine._forwarding)
         engine._lock.close()
