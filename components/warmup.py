@@ -498,7 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m components.warmup < plan.json``: warm the caches; exit 1 naming every image that failed."""
     del argv
     warmup_plan = Plan.from_json(sys.stdin.read())
-    report = warm(warmup_plan, runner=dockercli.cli, log=lambda line: print(line, flush=True))
+    try:
+        report = warm(warmup_plan, runner=dockercli.cli, log=lambda line: print(line, flush=True))
+    except dockercli.DockerError as error:
+        print(f"warm-up failed: {error}", file=sys.stderr)
+        return 1
     if report.failed:
         print(f"warm-up failed for {len(report.failed)} image(s):", file=sys.stderr)
         for result in report.failed:

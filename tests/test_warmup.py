@@ -337,3 +337,13 @@ def test_main_reads_the_plan_on_stdin_and_exits_1_naming_failed_images(hub, monk
 def test_plan_json_is_what_the_command_gets():
     text = hub_plan("nginx:1").to_json()
     assert json.loads(text)["targets"] == [{"container": "kcr-dev-docker-io", "host": "docker.io", "images": ["nginx:1"]}]
+
+
+def test_main_reports_an_unreachable_engine_in_one_line(monkeypatch, capsys):
+    def down(args):
+        return warmup.dockercli.Result(1, b"", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n")
+
+    monkeypatch.setattr(warmup.dockercli, "cli", down)
+    monkeypatch.setattr("sys.stdin", io.StringIO(hub_plan("docker.io/library/beta:1.0").to_json()))
+    assert warmup.main() == 1
+    assert "Cannot connect to the Docker daemon" in capsys.readouterr().err
