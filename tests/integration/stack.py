@@ -137,8 +137,14 @@ def image_map(rec: Recording, registry_image: str) -> dict[str, str]:
     return {"sha256:" + "0" * 64: registry_image, remote_image.inputs["name"]: registry_image}
 
 
-def deploy_caches(deployed: Deployed, hosts: list[str] | None = None) -> dict[str, Container]:
-    """Create the recorded volumes (if missing) and cache containers, as the Docker provider would."""
+def deploy_caches(
+    deployed: Deployed, hosts: list[str] | None = None, extra_env: list[str] = (), wait: bool = True
+) -> dict[str, Container]:
+    """Create the recorded volumes (if missing) and cache containers, as the Docker provider would.
+
+    :param extra_env: appended to the recorded environment (e.g. a shorter upstream probe interval).
+    :param wait: wait until Docker reports every cache healthy.
+    """
     rec, client = deployed.recording, deployed.client
     existing = {v.name for v in client.volumes.list()}
     for volume in rec.of_type("docker:index/volume:Volume"):
@@ -151,11 +157,12 @@ def deploy_caches(deployed: Deployed, hosts: list[str] | None = None) -> dict[st
             client,
             inputs,
             image_map=image_map(rec, deployed.registry_image),
-            overrides={"healthcheck": {"interval": "1s"}},
+            overrides={"healthcheck": {"interval": "1s"}, "envs": [*inputs["envs"], *extra_env]},
         )
     # Started together, then waited for together (as the provider does them in parallel).
     for container in deployed.caches.values():
-        wait_healthy(container, timeout=60)
+        if wait:
+            wait_healthy(container, timeout=60)
     return deployed.caches
 
 
