@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import os
 import signal
@@ -50,8 +51,11 @@ class Engine:
         return self.root / "dockerd.log"
 
 
-#: The gateway of the network the program-driven tests create (tests/integration/stack.py SUBNET).
-TEST_DNS = "172.28.0.1"
+#: The subnet of the network the program-driven tests create (tests/integration/stack.py). Sessions that run at
+#: the same time on one machine (two developers' engines, a benchmark) must each set their own.
+TEST_SUBNET = os.environ.get("KRC_TEST_SUBNET", "172.28.0.0/24")
+#: Its gateway: the host's own address on that network.
+TEST_DNS = str(ipaddress.ip_network(TEST_SUBNET).network_address + 1)
 
 _IP_FREEBIND = 15  # Linux: bind to TEST_DNS before the test network's bridge has that address
 

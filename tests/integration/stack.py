@@ -20,6 +20,7 @@ from docker.models.containers import Container
 from harness import Recording, run_program
 
 from .containers import wait_healthy, create_container_from_inputs, create_network_from_inputs, create_volume_from_inputs
+from .engine import TEST_SUBNET
 from .node import Node, start_node
 from .upstreams import FakeUpstream, ImageSpec, LayerSpec, start_upstream
 
@@ -27,7 +28,7 @@ KiB = 1024
 
 #: The program's cache network for these tests (a test-created bridge on the private engine).
 NETWORK = "krc-stack"
-SUBNET = "172.28.0.0/24"
+SUBNET = TEST_SUBNET
 
 #: Fake upstream container per upstream host; k8s.gcr.io is served from registry.k8s.io, as in production.
 UPSTREAMS = {
