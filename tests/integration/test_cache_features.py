@@ -24,8 +24,6 @@ pytestmark = pytest.mark.integration
 
 PLATFORM = "linux/amd64"
 OWNER = "kind-registry-cache/itest"
-#: Its own subnet, so this file can run on one engine while test_program_stack runs on another.
-NETWORK = {"name": stack.NETWORK, "subnet": "172.27.0.0/24"}
 #: Every image seeded on the fake upstreams, by its usual name.
 IMAGES = [ref for refs in stack.PULLS.values() for ref in refs]
 
@@ -76,7 +74,7 @@ def certs_dir(tmp_path):
 @pytest.fixture
 def env(docker_client, built_images, certs_dir):
     """The program's caches for the test stack, the seeded fake upstreams, warm-up of every seeded image."""
-    rec = stack.record(certs_dir, network=NETWORK, warmup={"images": IMAGES})
+    rec = stack.record(certs_dir, warmup={"images": IMAGES})
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
     deployed = stack.deploy(docker_client, rec, built_images.registry)
@@ -145,7 +143,7 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
 
 def test_without_warmup_three_cold_nodes_fetch_blobs_several_times(docker_client, built_images, certs_dir):
     """What the warm-up avoids: concurrent cold pulls each stream the same blob from upstream (not merged)."""
-    rec = stack.record(certs_dir, network=NETWORK, warmup={"enabled": False})
+    rec = stack.record(certs_dir, warmup={"enabled": False})
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
     stack.deploy(docker_client, rec, built_images.registry)
@@ -162,7 +160,7 @@ def test_without_warmup_three_cold_nodes_fetch_blobs_several_times(docker_client
 
 
 def test_a_missing_image_fails_the_warmup_with_its_name(docker_engine, docker_client, built_images, certs_dir):
-    rec = stack.record(certs_dir, network=NETWORK, warmup={"images": ["docker.io/library/alpha:1.0", "docker.io/library/nope:9.9"]})
+    rec = stack.record(certs_dir, warmup={"images": ["docker.io/library/alpha:1.0", "docker.io/library/nope:9.9"]})
     stack.create_network(docker_client, rec)
     stack.start_upstreams(docker_client, built_images.registry)
     stack.deploy(docker_client, rec, built_images.registry)
@@ -250,7 +248,7 @@ def test_shared_cache_behind_a_path_prefix(docker_engine, docker_client, built_i
     through it with override_path, no local cache is created for that upstream, and the warm-up leaves it alone."""
     shared = "http://team-cache:5000/team/v2"
     rec = stack.record(
-        certs_dir, network=NETWORK, extra_mirrors={"docker.io": {"shared": shared, "remote": stack.remote("docker.io")}},
+        certs_dir, extra_mirrors={"docker.io": {"shared": shared, "remote": stack.remote("docker.io")}},
         warmup={"images": IMAGES},
     )
     assert "cache-docker-io" not in {r.name for r in rec.resources}
