@@ -46,8 +46,8 @@ class CacheWarmup(pulumi.ComponentResource):
         if not args.plan.targets:
             self.register_outputs({})
             return
-        # The interpreter running this program has the project's packages; the warm-up needs only the
-        # standard library and the Docker CLI, which it reaches the caches through (docker exec).
+        # The interpreter running this program has the project's packages, which the warm-up imports;
+        # it reaches the caches through the Docker CLI (docker exec), like kind reaches the engine.
         images = command.local.Command(
             f"{name}-images",
             create=f"{shlex.quote(sys.executable)} -m components.warmup",
