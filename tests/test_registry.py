@@ -139,10 +139,8 @@ def test_entrypoint_leaves_proxy_mode_only_after_repeated_failures(sandbox):
     proc = start_entrypoint(sandbox, "up")
     wait_for(lambda: runs(sandbox))
     (sandbox / "state").write_text("down")
-    started = time.monotonic()
     assert proc.wait(timeout=10) == 0
-    # OFFLINE_AFTER probes of 0.2 s each, not the first failure.
-    assert time.monotonic() - started >= 0.2 * (registry.OFFLINE_AFTER - 1)
+    # It gave up after OFFLINE_AFTER failed probes, not the first one.
     assert f"has not answered {registry.OFFLINE_AFTER} probes" in proc.stderr.read()
 
 
