@@ -66,6 +66,8 @@ class Recording:
     outputs: dict[str, Any]
     secret_outputs: set[str]
     invokes: list[tuple[str, dict[str, Any]]]
+    #: per invoke, how many resources had been registered when it ran
+    invoke_after: list[int] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -106,6 +108,8 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "command:local:run" and "components.cachectl stats" in args.args.get("command", ""):
+            return {"stdout": "{}", "stderr": ""}
         if args.token == "command:local:run":
             return {"stdout": self.preflight_stdout, "stderr": ""}
         raise AssertionError(f"unexpected invoke {args.token}")
@@ -116,6 +120,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registered: list[Registered] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.invoke_after: list[int] = []
         self.stack_outputs: dict[str, Any] = {}
         self.stack_secret_outputs: set[str] = set()
 
@@ -151,7 +156,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
     def Invoke(self, request):  # noqa: N802 - gRPC method name
+        # With how many resources registered so far: the client holds an invoke until its depends_on are done.
         self.invokes.append((request.tok, rpc.deserialize_properties(request.args)))
+        self.invoke_after.append(len(self.registered))
         return super().Invoke(request)
 
 
@@ -213,4 +220,5 @@ def run_program(
         outputs=dict(monitor.stack_outputs),
         secret_outputs=set(monitor.stack_secret_outputs),
         invokes=list(monitor.invokes),
+        invoke_after=list(monitor.invoke_after),
     )

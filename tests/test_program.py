@@ -8,6 +8,7 @@ import pulumi
 import pytest
 import yaml
 
+from components import preflight
 from components import settings as settings_module
 from harness import HEALTHY_PREFLIGHT, Recording, run_program
 
@@ -226,9 +227,12 @@ def test_stack_outputs(dev):
     }
 
 
-def test_preflight_runs_once_as_a_read_only_invoke(dev):
-    assert [tok for tok, _ in dev.invokes] == ["command:local:run"]
+def test_preflight_runs_first_as_a_read_only_invoke(dev):
+    # Invokes run during preview too: only the preflight and the cache statistics, both read-only.
+    assert [tok for tok, _ in dev.invokes] == ["command:local:run", "command:local:run"]
+    assert dev.invoke_after[0] == 0, "the preflight runs before any resource is registered"
     script = dev.invokes[0][1]["command"]
+    assert script == preflight.SCRIPT
     for verb in ("create", "rm", "run", "pull"):
         assert f"docker {verb}" not in script and f"kind {verb}" not in script
 
