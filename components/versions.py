@@ -23,9 +23,10 @@ CILIUM_REPOSITORY = "https://helm.cilium.io/"
 CILIUM_IMAGES = (
     "quay.io/cilium/cilium:v1.20.0",
     "quay.io/cilium/operator-generic:v1.20.0",
-    # The chart pins Envoy to a build tag (v1.<envoy>-<timestamp>-<commit>) not derived from the
-    # chart version; read it from `helm show values cilium/cilium --version 1.20.0` (envoy.image.tag).
-    "quay.io/cilium/cilium-envoy",
+    # The chart pins Envoy to a build tag (v1.<envoy>-<timestamp>-<commit>) not derived from the chart
+    # version. This is the tag a public offline-bundle script checks against `helm template` of chart
+    # 1.20.0; re-check with `helm show values cilium/cilium --version 1.20.0` (envoy.image.tag) when bumping.
+    "quay.io/cilium/cilium-envoy:v1.37.5-1782911245-7cffc778c923f68a77954a53b1a98d6b5353f004",
 )
 #: Pulled only when Hubble relay is on.
 CILIUM_HUBBLE_IMAGES = ("quay.io/cilium/hubble-relay:v1.20.0",)
