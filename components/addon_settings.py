@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from . import addon_values, versions
 from .addon_values import PoolRange
-from .settings import SettingsError, _Problems, _show
+from .settings import SettingsError, _boolean, _Problems, _show
 
 ADDON_KEYS = ("cilium", "metallb", "ingressNginx")
 CILIUM_KEYS = ("enabled", "version", "repository", "hubble", "values")
@@ -126,15 +126,6 @@ def _parse_ingress_nginx(problems: _Problems, raw: Any) -> IngressNginxSettings:
         ),
         values=_values(problems, f"{key}.values", value.get("values"), addon_values.INGRESS_NGINX_CHART),
     )
-
-
-def _boolean(problems: _Problems, key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"  # `pulumi config set --path` stores CLI values as text
-    problems.add(key, f"must be true or false; got {_show(value)}")
-    return False
 
 
 def _version(problems: _Problems, key: str, value: Any) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import requests
 from docker.models.containers import Container
 
+from components.cachectl import Sample, parse_prometheus
+
 from .containers import exec_ok
 
 __all__ = [
@@ -88,32 +90,6 @@ def blob_gets(entries: Iterable[AccessEntry]) -> Counter[str]:
 def blob_bytes_served(entries: Iterable[AccessEntry]) -> int:
     """Body bytes of all successful blob downloads."""
     return sum(e.size for e in entries if e.kind == "blobs" and e.method == "GET" and e.status == 200)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One Prometheus sample: ``name{labels} value``."""
-
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
-_LABEL = re.compile(r'(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
-
-
-def parse_prometheus(text: str) -> list[Sample]:
-    """Samples of a Prometheus text exposition (comments skipped)."""
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if match:
-            labels = {m["key"]: m["value"] for m in _LABEL.finditer(match["labels"] or "")}
-            samples.append(Sample(match["name"], labels, float(match["value"])))
-    return samples
 
 
 def metric(samples: Iterable[Sample], name: str, **labels: str) -> float:
