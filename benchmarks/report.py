@@ -1,0 +1,331 @@
+"""The benchmark's results as markdown, JSON and a PNG plot.
+
+:func:`markdown` is pure (unit-tested on a made-up result); :func:`plot` imports matplotlib only when called,
+so the rest works, and is tested, without it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .shaping import format_rate
+from .stats import Summary, summarize, verdict
+
+__all__ = ["headline_rows", "markdown", "plot", "write"]
+
+MiB = 1024 * 1024
+
+TARGETS = {"cold_over_direct": 1.10, "warm_over_local": 1.10}
+TARGET_WITH_WARMUP = 1.0
+LABELS = {
+    "cold_over_direct": "cold pull through the cache ÷ direct pull from the upstream",
+    "warm_over_local": "warm pull through the cache ÷ pull from a plain local registry",
+    "cold_over_warm": "cold ÷ warm pull through the cache (speedup)",
+}
+NUMBERS = {"cold_over_direct": 1, "warm_over_local": 2, "cold_over_warm": 3}
+
+
+def _s(data: dict) -> Summary:
+    return Summary.from_dict(data)
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
+
+
+def _spread(summary: Summary, fmt=_x) -> str:
+    return f"{fmt(summary.low)}–{fmt(summary.high)}"
+
+
+def _sec(value: float) -> str:
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def _mib(n: float) -> str:
+    return f"{n / MiB:.0f} MiB" if n >= 10 * MiB else f"{n / MiB:.1f} MiB"
+
+
+def _target(summary: Summary, target: float | None) -> str:
+    if target is None:
+        return "—"
+    return f"≤ {target:.2f}: {verdict(summary, target)}"
+
+
+def headline_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The main table: one row per measure (and link / node count)."""
+    rows: list[list[str]] = []
+    links = results["links"]
+    for key in ("cold_over_direct", "warm_over_local", "cold_over_warm"):
+        for link in links:
+            summary = _s(link["ratios"][key])
+            rows.append([str(NUMBERS[key]), LABELS[key], format_rate(link["rate_bits"]), _x(summary.median),
+                         _spread(summary), str(summary.runs), _target(summary, TARGETS.get(key))])
+    amp_rate = format_rate(results["settings"]["amp_rate_bits"])
+    for case in results["amplification"]:
+        total = _s(case["total"])
+        nodes = f"{case['count']} node{'s' if case['count'] > 1 else ''}"
+        if case["with_warmup"]:
+            label = f"upstream bytes ÷ image bytes, {nodes} at once, after the warm-up (its bytes included)"
+            own, pulls = _s(case["warmup_own"]), _s(case["node_pulls"])
+            target = (f"≤ 1.00: {verdict(total, TARGET_WITH_WARMUP)} (nodes {_x(pulls.median)}; warm-up "
+                      f"{_x(own.median)} per blob it fetched)")
+        else:
+            label = f"upstream bytes ÷ image bytes, {nodes} at once, cold, no warm-up"
+            target = "—"
+        rows.append(["4", label, amp_rate, _x(total.median), _spread(total), str(total.runs), target])
+    program = results["program"]
+    seconds = _s(program["seconds"])
+    rows.append(["5", f"program evaluation under mocks, dev stack ({program['resources']} resources)", "—",
+                 _sec(seconds.median), _spread(seconds, _sec), str(seconds.runs), "—"])
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    return (f"{machine['cpus']} CPUs ({machine['cpu']}), {machine['memory_gib']} GiB memory, Linux "
+            f"{machine['kernel']} ({machine['os']}); Docker engine {machine['docker']}; registry: "
+            f"{machine['registry']} (the stand-in for registry:3); containerd {machine['containerd']}; "
+            f"Python {machine['python']}, pulumi {machine['pulumi']}")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The whole report: settings, the headline table, pull times, amplification details and notes."""
+    settings, links = results["settings"], results["links"]
+    rate, delay = format_rate(settings["rate_bits"]), settings["delay_seconds"]
+    netem = "netem was available but not used" if settings["netem"] else "this kernel has no netem"
+    delay_text = (f"plus {delay * 1000:.0f} ms per round trip and per new connection, added by a relay in the "
+                  f"upstream's network namespace ({netem})" if delay > 0 else "no added delay")
+    parts = [
+        "# Benchmark: image delivery to nodes through the caches",
+        "",
+        f"Taken {results['taken']} with `{results['command'].strip()}` ({results['seconds']:.0f} s) on: "
+        f"{machine_line(results['machine'])}.",
+        "",
+        f"Images: the {len(settings['images'])} images of Cilium 1.20, MetalLB 0.16 and ingress-nginx 4.15.1, "
+        f"generated with layers at {settings['scale']:g}× their approximate real sizes: "
+        f"{_mib(settings['image_bytes'])} per node ({settings['platform']}; the real set is about "
+        f"{_mib(settings['full_size_bytes'])}). Upstream link: `tbf` at {rate} (second link speed: "
+        f"{format_rate(settings['second_rate_bits'])}), {delay_text}. {settings['reps']} runs per timing; "
+        f"ratios are taken per run and shown as median and min–max.",
+        "",
+        _table(["#", "measure", "link", "median", "min–max", "runs", "target"], headline_rows(results)),
+        "",
+        "## Pull times",
+        "",
+        "Every image on one node, one after the other, median (min–max) in seconds. \"direct\": the node pulls from "
+        "the upstream itself; \"cold\"/\"warm\": through the program's cache, empty / holding everything; "
+        "\"local\": from a plain registry on the node's network holding the same images.",
+        "",
+    ]
+    rows = []
+    for link in links:
+        times = {k: _s(v) for k, v in link["times"].items()}
+        throughput = _s(link["direct_throughput_bits"])
+        rows.append([format_rate(link["rate_bits"])] + [f"{_sec(t.median)} ({_spread(t, _sec)})" for t in
+                     (times["direct"], times["cold"], times["warm"], times["local"])] +
+                    [f"{format_rate(throughput.median)} ({throughput.median / link['rate_bits'] * 100:.0f}%)",
+                     _x(_s(link["cold_upstream_ratio"]).median)])
+    parts += [_table(["link", "direct", "cold via cache", "warm via cache", "local registry",
+                      "direct throughput (of the link)", "upstream bytes ÷ image bytes, cold"], rows), ""]
+
+    parts += [
+        "## Upstream amplification",
+        "",
+        f"Blob bytes the upstreams sent (their access logs) ÷ the image bytes a node needs "
+        f"({_mib(settings['image_bytes'])}), at {format_rate(settings['amp_rate_bits'])}, {settings['amp_reps']} "
+        "run(s) per case. Without the warm-up, each case starts on empty caches"
+        + (" (1 node: the cold runs of that link above)" if settings.get("amp_reused_cold_runs") else "")
+        + ". With it, the caches are emptied, the program's recorded warm-up command runs, then 1, 3, … nodes pull "
+        "in turn (hits change nothing in a cache, so each turn finds what the warm-up left); the totals include the "
+        "warm-up's own upstream bytes.",
+        "",
+    ]
+    rows = []
+    for case in results["amplification"]:
+        total, nodes, seconds = _s(case["total"]), _s(case["node_pulls"]), _s(case["seconds"])
+        warm = _x(_s(case["warmup"]).median) if case["with_warmup"] else "—"
+        own = _x(_s(case["warmup_own"]).median) if case["with_warmup"] else "—"
+        rows.append([str(case["count"]), "yes" if case["with_warmup"] else "no", _x(total.median), warm, own,
+                     _x(nodes.median), _sec(seconds.median)])
+    parts += [_table(["nodes at once", "warm-up", "total ÷ image", "warm-up ÷ image",
+                      "warm-up: upstream ÷ what it fetched", "nodes ÷ image", "nodes' pull time"], rows), ""]
+
+    program = results["program"]
+    seconds = _s(program["seconds"])
+    parts += [
+        "## Program evaluation",
+        "",
+        f"`run_program(\"dev\")` (tests/harness.py: the whole program under Pulumi mocks, {program['resources']} "
+        f"resources) in a fresh interpreter: importing pulumi and the harness {_sec(program['import_seconds'])}, "
+        f"first evaluation {_sec(program['first_seconds'])} (the components' imports included), then "
+        f"{_sec(seconds.median)} ({_spread(seconds, _sec)}) over {seconds.runs} runs.",
+        "",
+        "## Notes",
+        "",
+    ]
+    parts += [f"- {note}" for note in notes(results)]
+    if results.get("phases"):
+        parts += ["", "Run time: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in
+                                              results["phases"].items()) + "."]
+    return "\n".join(parts) + "\n"
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    """What the numbers mean and what they do not show."""
+    settings, links = results["settings"], results["links"]
+    first = links[0]
+    cold_bytes = _s(first["cold_upstream_ratio"]).median
+    out = [shaping_check(results)]
+    out += [
+        "The registry here is Debian's distribution 2.8, the integration tier's stand-in for registry:3. On a miss "
+        "2.8 downloads each blob twice from upstream at the same time, once for the client and once for its storage "
+        f"(measured: {_x(cold_bytes)} the image bytes for one cold node), so on a bandwidth-bound link the client "
+        "gets about half of it: that, not the extra hop, is ratio 1. distribution v3 (registry:3) tees one download "
+        "to client and storage; its ratio 1 is not measured here. " + per_byte_estimate(results),
+        "Neither 2.8 nor v3 merges concurrent requests for a blob: without the warm-up every node pulling at once "
+        "streams its own copy from upstream. With the warm-up the nodes fetch nothing upstream; the total is what "
+        "the warm-up cost, one upstream download per blob it fetched with v3, two with 2.8 (column \"warm-up: "
+        "upstream ÷ what it fetched\").",
+        "A warm pull by tag still asks the upstream for the tag (a HEAD, after a GET /v2/ in 2.8, as the fake "
+        "upstreams' access logs show), and each of those pays the link's delay: most of ratio 2. A pull by digest "
+        "(as the Cilium and ingress-nginx charts do by default) does not ask; the benchmark pulls by tag.",
+        "The time ratios compare image delivery only. The published 5.5× (19 min 33 s cold, 3 min 32 s warm) is a "
+        "whole six-node kind cluster with Cilium, MetalLB and ingress-nginx coming up, where pulling images is one "
+        "part among others (node boot, control plane, Helm, pods starting).",
+    ]
+    if settings["scale"] != 1:
+        out.append(
+            f"The layers are {settings['scale']:g}× the real sizes so the run fits in minutes on 2 cores; the "
+            "transfer "
+            f"time of {settings['scale']:g}× the bytes at {format_rate(first['rate_bits'])} equals that of the real "
+            f"bytes at {format_rate(first['rate_bits'] / settings['scale'])}, while per-request costs (delay, "
+            "manifests) do not shrink, which makes cold/warm smaller and overhead ratios larger than at full size. "
+            "`--scale 1` runs the real sizes (tens of minutes).")
+    if settings["delay_seconds"] > 0:
+        out.append(
+            "The delay is added per round trip by a TCP relay (benchmarks/delayproxy.py), not per packet: TCP slow "
+            "start and window limits of a real long path are not reproduced.")
+    discarded = results.get("discarded") or []
+    if discarded:
+        out.append(f"{len(discarded)} run(s) were done again because a node's pull did not go through its cache "
+                   "(containerd went to the upstream directly, so the run measured something else): "
+                   + "; ".join(discarded) + ".")
+    out.append(f"Upstream amplification is measured at {format_rate(settings['amp_rate_bits'])} to fit the time "
+               "budget; a slower link keeps blobs in flight longer, so more concurrent requests overlap.")
+    return out
+
+
+def per_byte_estimate(results: dict[str, Any]) -> str:
+    """Ratio 1 with the cold pull's time divided by the upstream bytes it caused (2.8's double download): what a
+    registry that downloads once might reach where the link is the bottleneck. Derived, per run."""
+    parts = []
+    for link in results["links"]:
+        cold, direct = link["times"]["cold"]["values"], link["times"]["direct"]["values"]
+        upstream = link.get("cold_upstream_values") or []
+        if len(upstream) != len(cold) or not all(upstream):
+            continue
+        estimate = summarize([c / u / d for c, u, d in zip(cold, upstream, direct)])
+        parts.append(f"{_x(estimate.median)} at {format_rate(link['rate_bits'])}")
+    if not parts:
+        return ""
+    return ("Divided by the upstream bytes it caused, a cold pull took " + " and ".join(parts) + " the direct "
+            "pull's time per byte: an estimate, not a measurement, of ratio 1 for a registry that downloads once "
+            "where the link is the bottleneck (the per-request costs are divided too, so it flatters).")
+
+
+def shaping_check(results: dict[str, Any]) -> str:
+    """Whether ``tbf`` held each upstream to its rate: the probes, and what whole direct pulls achieved."""
+    parts, problems = [], []
+    for link in results["links"]:
+        rate = link["rate_bits"]
+        measured = [p["bits"] for p in link.get("probes", [])]
+        direct = _s(link["direct_throughput_bits"]).median
+        if measured:
+            parts.append(f"at {format_rate(rate)} the probes ran at "
+                         + ", ".join(f"{format_rate(b)} ({b / rate * 100:.0f}%)" for b in measured)
+                         + f" and whole direct pulls averaged {format_rate(direct)} ({direct / rate * 100:.0f}%)")
+            problems += [f"{format_rate(b)} is faster than the configured {format_rate(rate)}: shaping did not hold"
+                         for b in measured if b > rate * 1.05]
+        else:
+            parts.append(f"at {format_rate(rate)} whole direct pulls averaged {format_rate(direct)} "
+                         f"({direct / rate * 100:.0f}%)")
+    text = ("Shaping check (a ranged download of one blob straight from each upstream, no relay, about "
+            f"{results['settings'].get('probe_seconds', 0):g} s): " + "; ".join(parts) + ". Whole pulls stay below "
+            "the rate because of per-request round trips (and the added delay) between blobs.")
+    if problems:
+        text = "WARNING: " + "; ".join(problems) + ". " + text
+    return text
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Three panels: overhead ratios (targets dashed), speedup per link, amplification per node count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    links = results["links"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.3, 0.8, 1.2]})
+
+    def bars(ax, positions, summaries, color, label):
+        medians = [s.median for s in summaries]
+        errors = [[s.median - s.low for s in summaries], [s.high - s.median for s in summaries]]
+        ax.bar(positions, medians, width=0.35, color=color, label=label, yerr=errors, capsize=4)
+        for x, s in zip(positions, summaries):
+            ax.annotate(_x(s.median), (x, s.high), textcoords="offset points", xytext=(0, 3), ha="center",
+                        fontsize=8)
+
+    ax = axes[0]
+    for i, link in enumerate(links):
+        summaries = [_s(link["ratios"][k]) for k in ("cold_over_direct", "warm_over_local")]
+        bars(ax, [j + (i - 0.5) * 0.37 for j in range(2)], summaries, f"C{i}", format_rate(link["rate_bits"]))
+    ax.axhline(1.10, color="black", linestyle="--", linewidth=1, label="target 1.10")
+    ax.set_xticks([0, 1], ["(1) cold via cache\n÷ direct", "(2) warm via cache\n÷ local registry"])
+    ax.set_ylabel("time ratio (lower is better)")
+    ax.set_title("Cache overhead")
+    ax.legend(fontsize=8)
+
+    ax = axes[1]
+    summaries = [_s(link["ratios"]["cold_over_warm"]) for link in links]
+    bars(ax, list(range(len(links))), summaries, "C2", None)
+    ax.set_xticks(list(range(len(links))), [format_rate(link["rate_bits"]) for link in links])
+    ax.set_ylabel("cold ÷ warm (higher is better)")
+    ax.set_title("(3) Speedup of a warm cache")
+
+    ax = axes[2]
+    counts = sorted({c["count"] for c in results["amplification"]})
+    for i, warm in enumerate((False, True)):
+        cases = {c["count"]: c for c in results["amplification"] if c["with_warmup"] == warm}
+        summaries = [_s(cases[n]["total"]) for n in counts if n in cases]
+        bars(ax, [j + (i - 0.5) * 0.37 for j, n in enumerate(counts) if n in cases], summaries, f"C{3 + i}",
+             "after the warm-up (its cost included)" if warm else "no warm-up")
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="1.0 = each byte once")
+    ax.set_xticks(list(range(len(counts))), [f"{n} node{'s' if n > 1 else ''}" for n in counts])
+    ax.set_ylabel("upstream bytes ÷ image bytes")
+    ax.set_title(f"(4) Upstream amplification at {format_rate(results['settings']['amp_rate_bits'])}")
+    ax.legend(fontsize=8)
+
+    settings = results["settings"]
+    delay = settings["delay_seconds"]
+    fig.suptitle(f"Image delivery through the caches: {_mib(settings['image_bytes'])} of images per node, upstream "
+                 f"{format_rate(settings['rate_bits'])}{f' + {delay * 1000:.0f} ms' if delay else ', no added delay'}, "
+                 f"registry 2.8 stand-in, {results['machine']['cpus']} CPUs — {results['taken']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], folder: Path, name: str) -> list[Path]:
+    """``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.json", folder / f"{name}.md", folder / f"{name}.png"]
+    paths[0].write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    paths[1].write_text(markdown(results))
+    plot(results, paths[2])
+    return paths

@@ -1,0 +1,130 @@
+"""benchmarks/report.py: the markdown rendering of a (made-up) benchmark result."""
+from __future__ import annotations
+
+import json
+
+from benchmarks import report
+from benchmarks.stats import summarize
+
+MiB = 1024 * 1024
+
+
+def s(*values: float) -> dict:
+    return summarize(values).to_dict()
+
+
+def link(rate: int, direct: list[float], cold: list[float], warm: list[float], local: list[float]) -> dict:
+    image_bits = 100 * MiB * 8
+    return {
+        "rate_bits": rate,
+        "probes": [{"rate_bits": rate, "upstream": "up-quay-io", "bits": rate * 0.95, "bytes": 1, "qdisc": "tbf"}],
+        "times": {"direct": s(*direct), "cold": s(*cold), "warm": s(*warm), "local": s(*local)},
+        "direct_throughput_bits": s(*(image_bits / t for t in direct)),
+        "cold_upstream_ratio": s(2.0, 2.0, 2.0),
+        "ratios": {
+            "cold_over_direct": s(*(c / d for c, d in zip(cold, direct))),
+            "warm_over_local": s(*(w / lo for w, lo in zip(warm, local))),
+            "cold_over_warm": s(*(c / w for c, w in zip(cold, warm))),
+        },
+    }
+
+
+def results(scale: float = 0.25, delay: float = 0.04) -> dict:
+    amplification = []
+    for count, no_warmup in ((1, 2.0), (3, 4.2), (6, 8.5)):
+        amplification.append({"count": count, "with_warmup": False, "total": s(no_warmup), "node_pulls": s(no_warmup),
+                              "seconds": s(10.0)})
+        amplification.append({"count": count, "with_warmup": True, "total": s(2.0), "node_pulls": s(0.0),
+                              "warmup": s(2.0), "warmup_own": s(2.0), "seconds": s(3.0)})
+    return {
+        "taken": "2026-11-28 04:00 UTC",
+        "command": "python -m benchmarks.run ",
+        "seconds": 300.0,
+        "machine": {"cpus": 2, "cpu": "Test CPU", "memory_gib": 23.5, "kernel": "6.1.0", "os": "Debian 12",
+                    "docker": "20.10.24", "registry": "distribution 2.8.2", "containerd": "1.6.20",
+                    "python": "3.11.7", "pulumi": "3.272.0"},
+        "settings": {"profile": "default", "scale": scale, "reps": 3, "amp_reps": 1, "rate_bits": 50_000_000,
+                     "second_rate_bits": 200_000_000, "amp_rate_bits": 200_000_000, "delay_seconds": delay,
+                     "netem": False, "netem_detail": "Error: Specified qdisc kind is unknown.",
+                     "images": ["quay.io/cilium/cilium:v1.20.0"] * 7, "image_bytes": 100 * MiB,
+                     "full_size_bytes": 449 * MiB, "platform": "linux/amd64",
+                     "probe_seconds": 2.0, "amp_reused_cold_runs": True},
+        "links": [link(50_000_000, [20.0, 21.0, 22.0], [42.0, 44.0, 41.0], [3.0, 3.1, 3.3], [2.0, 2.2, 2.1]),
+                  link(200_000_000, [6.0, 6.5, 6.1], [12.0, 13.0, 12.5], [3.0, 3.2, 3.1], [2.0, 2.1, 2.0])],
+        "amplification": amplification,
+        "program": {"import_seconds": 0.5, "first_seconds": 1.3, "seconds": s(0.2, 0.21, 0.19, 0.2),
+                    "resources": 33},
+    }
+
+
+def test_headline_table_has_every_measure_once_per_link_or_count():
+    rows = report.headline_rows(results())
+    numbers = [row[0] for row in rows]
+    assert numbers == ["1", "1", "2", "2", "3", "3", "4", "4", "4", "4", "4", "4", "5"]
+    cold_direct_50 = rows[0]
+    assert cold_direct_50[2] == "50 Mbit/s"
+    assert cold_direct_50[3] == "2.10×"  # per-run ratios 2.1, 2.095…, 1.864
+    assert cold_direct_50[4] == "1.86×–2.10×"
+    assert cold_direct_50[6] == "≤ 1.10: missed"
+    speedup_200 = rows[5]
+    assert speedup_200[2] == "200 Mbit/s" and speedup_200[3] == "4.03×"
+    no_warmup_6 = rows[10]
+    assert "6 nodes at once, cold" in no_warmup_6[1] and no_warmup_6[3] == "8.50×"
+    with_warmup_6 = rows[11]
+    assert "after the warm-up" in with_warmup_6[1] and with_warmup_6[3] == "2.00×"
+    assert with_warmup_6[6] == "≤ 1.00: missed (nodes 0.00×; warm-up 2.00× per blob it fetched)"
+    assert rows[-1][3] == "0.20 s" and rows[-1][5] == "4"
+
+
+def test_markdown_tells_machine_settings_and_limits():
+    text = report.markdown(results())
+    assert text.startswith("# Benchmark")
+    assert "2 CPUs (Test CPU), 23.5 GiB memory, Linux 6.1.0" in text
+    assert "0.25× their approximate real sizes: 100 MiB per node" in text
+    assert "this kernel has no netem" in text
+    assert "| 6 | no | 8.50× | — | — | 8.50× |" in text
+    assert "| 6 | yes | 2.00× | 2.00× | 2.00× | 0.00× |" in text
+    assert "Shaping check" in text and "47.5 Mbit/s" in text
+    assert "`--scale 1` runs the real sizes" in text
+    # Every table row has as many cells as its header.
+    for block in text.split("\n\n"):
+        lines = [line for line in block.splitlines() if line.startswith("|")]
+        if lines:
+            assert len({line.count("|") for line in lines}) == 1, block
+
+
+def test_markdown_without_delay_or_scaling_says_less():
+    text = report.markdown(results(scale=1.0, delay=0.0))
+    assert "no added delay" in text
+    assert "--scale 1" not in text
+    assert "TCP relay" not in text
+
+
+def test_results_survive_json():
+    data = results()
+    assert report.markdown(json.loads(json.dumps(data))) == report.markdown(data)
+
+
+def test_shaping_check_warns_when_a_probe_beats_the_rate():
+    data = results()
+    assert "WARNING" not in report.shaping_check(data)
+    data["links"][1]["probes"][0]["bits"] = 400_000_000
+    text = report.shaping_check(data)
+    assert text.startswith("WARNING: 400 Mbit/s is faster than the configured 200 Mbit/s")
+
+
+def test_discarded_runs_are_told():
+    data = results()
+    assert "done again" not in report.markdown(data)
+    data["discarded"] = ["50 Mbit/s run 2: bench-worker1 did not get 6 blob(s) from kcr-itest-quay-io"]
+    assert "1 run(s) were done again" in report.markdown(data)
+
+
+def test_per_byte_estimate_divides_each_cold_run_by_its_upstream_bytes():
+    data = results()
+    for link in data["links"]:
+        link["cold_upstream_values"] = [2.0, 2.0, 2.0]
+    # 50 Mbit/s: 42/2/20 = 1.05, 44/2/21 = 1.048, 41/2/22 = 0.93 -> median 1.05
+    assert "a cold pull took 1.05× at 50 Mbit/s" in report.per_byte_estimate(data)
+    data["links"][0]["cold_upstream_values"] = []
+    assert "50 Mbit/s" not in report.per_byte_estimate(data)
