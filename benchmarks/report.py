@@ -58,6 +58,8 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
     links = results["links"]
     for key in ("cold_over_direct", "warm_over_local", "cold_over_warm"):
         for link in links:
+            if key not in link["ratios"]:
+                continue
             summary = _s(link["ratios"][key])
             rows.append([str(NUMBERS[key]), LABELS[key], format_rate(link["rate_bits"]), _x(summary.median),
                          _spread(summary), str(summary.runs), _target(summary, TARGETS.get(key))])
@@ -120,15 +122,17 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Every image on one node, one after the other, median (min–max) in seconds. \"direct\": the node pulls from "
         "the upstream itself; \"cold\"/\"warm\": through the program's cache, empty / holding everything; "
-        "\"local\": from a plain registry on the node's network holding the same images.",
+        "\"local\": from a plain registry on the node's network holding the same images (not behind the upstream "
+        "link, so timed at the first link only).",
         "",
     ]
     rows = []
     for link in links:
         times = {k: _s(v) for k, v in link["times"].items()}
         throughput = _s(link["direct_throughput_bits"])
-        rows.append([format_rate(link["rate_bits"])] + [f"{_sec(t.median)} ({_spread(t, _sec)})" for t in
-                     (times["direct"], times["cold"], times["warm"], times["local"])] +
+        rows.append([format_rate(link["rate_bits"])] + [f"{_sec(t.median)} ({_spread(t, _sec)})" if t else "—"
+                                                        for t in (times["direct"], times["cold"], times["warm"],
+                                                                  times.get("local"))] +
                     [f"{format_rate(throughput.median)} ({throughput.median / link['rate_bits'] * 100:.0f}%)",
                      _x(_s(link["cold_upstream_ratio"]).median)])
     parts += [_table(["link", "direct", "cold via cache", "warm via cache", "local registry",
@@ -282,9 +286,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
                         fontsize=8)
 
     ax = axes[0]
-    for i, link in enumerate(links):
-        summaries = [_s(link["ratios"][k]) for k in ("cold_over_direct", "warm_over_local")]
-        bars(ax, [j + (i - 0.5) * 0.37 for j in range(2)], summaries, f"C{i}", format_rate(link["rate_bits"]))
+    labelled: set[int] = set()
+    for j, key in enumerate(("cold_over_direct", "warm_over_local")):
+        having = [i for i, link in enumerate(links) if key in link["ratios"]]
+        for n, i in enumerate(having):
+            bars(ax, [j + (n - (len(having) - 1) / 2) * 0.37], [_s(links[i]["ratios"][key])], f"C{i}",
+                 None if i in labelled else format_rate(links[i]["rate_bits"]))
+            labelled.add(i)
     ax.axhline(1.10, color="black", linestyle="--", linewidth=1, label="target 1.10")
     ax.set_xticks([0, 1], ["(1) cold via cache\n÷ direct", "(2) warm via cache\n÷ local registry"])
     ax.set_ylabel("time ratio (lower is better)")

@@ -13,20 +13,24 @@ def s(*values: float) -> dict:
     return summarize(values).to_dict()
 
 
-def link(rate: int, direct: list[float], cold: list[float], warm: list[float], local: list[float]) -> dict:
+def link(rate: int, direct: list[float], cold: list[float], warm: list[float], local: list[float] | None) -> dict:
     image_bits = 100 * MiB * 8
-    return {
+    measured_local = local or warm
+    data = {
         "rate_bits": rate,
         "probes": [{"rate_bits": rate, "upstream": "up-quay-io", "bits": rate * 0.95, "bytes": 1, "qdisc": "tbf"}],
-        "times": {"direct": s(*direct), "cold": s(*cold), "warm": s(*warm), "local": s(*local)},
+        "times": {"direct": s(*direct), "cold": s(*cold), "warm": s(*warm), "local": s(*measured_local)},
         "direct_throughput_bits": s(*(image_bits / t for t in direct)),
         "cold_upstream_ratio": s(2.0, 2.0, 2.0),
         "ratios": {
             "cold_over_direct": s(*(c / d for c, d in zip(cold, direct))),
-            "warm_over_local": s(*(w / lo for w, lo in zip(warm, local))),
+            "warm_over_local": s(*(w / lo for w, lo in zip(warm, measured_local))),
             "cold_over_warm": s(*(c / w for c, w in zip(cold, warm))),
         },
     }
+    if local is None:  # the local registry is timed at the first link only
+        del data["times"]["local"], data["ratios"]["warm_over_local"]
+    return data
 
 
 def results(scale: float = 0.25, delay: float = 0.04) -> dict:
@@ -50,7 +54,7 @@ def results(scale: float = 0.25, delay: float = 0.04) -> dict:
                      "full_size_bytes": 449 * MiB, "platform": "linux/amd64",
                      "probe_seconds": 2.0, "amp_reused_cold_runs": True},
         "links": [link(50_000_000, [20.0, 21.0, 22.0], [42.0, 44.0, 41.0], [3.0, 3.1, 3.3], [2.0, 2.2, 2.1]),
-                  link(200_000_000, [6.0, 6.5, 6.1], [12.0, 13.0, 12.5], [3.0, 3.2, 3.1], [2.0, 2.1, 2.0])],
+                  link(200_000_000, [6.0, 6.5, 6.1], [12.0, 13.0, 12.5], [3.0, 3.2, 3.1], None)],
         "amplification": amplification,
         "program": {"import_seconds": 0.5, "first_seconds": 1.3, "seconds": s(0.2, 0.21, 0.19, 0.2),
                     "resources": 33},
@@ -60,17 +64,19 @@ def results(scale: float = 0.25, delay: float = 0.04) -> dict:
 def test_headline_table_has_every_measure_once_per_link_or_count():
     rows = report.headline_rows(results())
     numbers = [row[0] for row in rows]
-    assert numbers == ["1", "1", "2", "2", "3", "3", "4", "4", "4", "4", "4", "4", "5"]
+    assert numbers == ["1", "1", "2", "3", "3", "4", "4", "4", "4", "4", "4", "5"]
     cold_direct_50 = rows[0]
     assert cold_direct_50[2] == "50 Mbit/s"
     assert cold_direct_50[3] == "2.10×"  # per-run ratios 2.1, 2.095…, 1.864
     assert cold_direct_50[4] == "1.86×–2.10×"
     assert cold_direct_50[6] == "≤ 1.10: missed"
-    speedup_200 = rows[5]
+    warm_local = rows[2]
+    assert warm_local[2] == "50 Mbit/s" and warm_local[3] == "1.50×"
+    speedup_200 = rows[4]
     assert speedup_200[2] == "200 Mbit/s" and speedup_200[3] == "4.03×"
-    no_warmup_6 = rows[10]
+    no_warmup_6 = rows[9]
     assert "6 nodes at once, cold" in no_warmup_6[1] and no_warmup_6[3] == "8.50×"
-    with_warmup_6 = rows[11]
+    with_warmup_6 = rows[10]
     assert "after the warm-up" in with_warmup_6[1] and with_warmup_6[3] == "2.00×"
     assert with_warmup_6[6] == "≤ 1.00: missed (nodes 0.00×; warm-up 2.00× per blob it fetched)"
     assert rows[-1][3] == "0.20 s" and rows[-1][5] == "4"
@@ -85,6 +91,8 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "| 6 | no | 8.50× | — | — | 8.50× |" in text
     assert "| 6 | yes | 2.00× | 2.00× | 2.00× | 0.00× |" in text
     assert "Shaping check" in text and "47.5 Mbit/s" in text
+    assert ("| 200 Mbit/s | 6.10 s (6.00 s–6.50 s) | 12.5 s (12.0 s–13.0 s) | 3.10 s (3.00 s–3.20 s) | — |"
+            in text)
     assert "`--scale 1` runs the real sizes" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
