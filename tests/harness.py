@@ -7,6 +7,7 @@ request, so resource options (parent, dependencies, retainOnDelete, ...) can be 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
@@ -206,6 +207,8 @@ def run_program(
     values = stack_config(stack) if use_stack_file else stack_config("__none__")
     values.update(overrides or {})
     config = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
+    # A fresh event loop per run: an earlier asyncio.run() elsewhere in the session leaves none set.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = _Mocks(preflight)
     monitor = _Monitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
