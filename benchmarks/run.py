@@ -57,6 +57,8 @@ LOCAL_REGISTRY = "bench-local-registry"
 PROBE_REPOSITORY = "bench/link-probe"
 #: The caches' debug port (health, metrics), as components/registry.py configures it.
 DEBUG_PORT = 5001
+#: Query parameter of the requests that mark how far a registry's log has been read (see Bench.entries).
+MARKER = "krc-bench-marker"
 
 
 class BypassError(RuntimeError):
@@ -412,10 +414,10 @@ class Bench:
         token = uuid.uuid4().hex
         upstream = next((u for u in [*self.upstreams.values(), self.local] if u.container.id == container.id), None)
         if upstream is not None:
-            requests.get(f"{upstream.host_url}/v2/?krc-bench-marker={token}", timeout=30)
+            requests.get(f"{upstream.host_url}/v2/?{MARKER}={token}", timeout=30)
         else:  # a cache: no published port, so from inside
             container.exec_run(["wget", "-q", "-O", "/dev/null",
-                                f"http://127.0.0.1:5000/v2/?krc-bench-marker={token}"])
+                                f"http://127.0.0.1:5000/v2/?{MARKER}={token}"])
         deadline = time.monotonic() + 30
         while True:
             entries = self.m.observe.access_log(container)
@@ -427,6 +429,11 @@ class Bench:
 
     def marks(self) -> dict[str, int]:
         return {host: len(self.entries(u.container)) for host, u in self.upstreams.items()}
+
+    def upstream_requests(self, since: dict[str, int]) -> list:
+        """The requests the upstreams served since ``since``, the benchmark's own marker requests left out."""
+        return [e for host, u in self.upstreams.items() for e in self.entries(u.container)[since[host]:]
+                if MARKER not in e.query]
 
     def upstream_bytes(self, since: dict[str, int]) -> int:
         """Blob bytes the upstreams sent since ``since`` (their access logs)."""
@@ -488,6 +495,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
     probes = bench.set_rate(bits)
     times: dict[str, list[float]] = {"direct": [], "cold": [], "warm": [], **({"local": []} if local else {})}
     cold_upstream: list[float] = []
+    warm_requests: list[float] = []
     for rep in range(reps):
         def one_run() -> dict[str, float]:
             got: dict[str, float] = {}
@@ -509,8 +517,11 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
             marks, cache_marks = bench.marks(), bench.cache_marks()
             got["warm"] = bench.pull_all(bench.nodes[0])
             bench.check_through_caches(bench.nodes[0], cache_marks)
-            if bench.upstream_bytes(marks):
+            asked = bench.upstream_requests(marks)
+            if any(e.kind == "blobs" for e in asked):
                 raise BypassError("a warm pull fetched blobs from upstream")
+            # What a warm pull still asks the upstream (tags), each paying the link's round trip.
+            got["warm_upstream_requests"] = len(asked)
             if local:
                 got["local"] = bench.pull_all(bench.local_node)
             return got
@@ -519,6 +530,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         for key in times:
             times[key].append(got[key])
         cold_upstream.append(got["cold_upstream"])
+        warm_requests.append(got["warm_upstream_requests"])
         log(f"  run {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
     image_bits = bench.image_bytes * 8
     return {
@@ -528,6 +540,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         "direct_throughput_bits": summarize([image_bits / t for t in times["direct"]]).to_dict(),
         "cold_upstream_ratio": summarize(cold_upstream).to_dict(),
         "cold_upstream_values": cold_upstream,
+        "warm_upstream_requests": summarize(warm_requests).to_dict(),
         "ratios": {
             "cold_over_direct": summarize(paired_ratios(times["cold"], times["direct"])).to_dict(),
             **({"warm_over_local": summarize(paired_ratios(times["warm"], times["local"])).to_dict()}

@@ -22,6 +22,7 @@ def link(rate: int, direct: list[float], cold: list[float], warm: list[float], l
         "times": {"direct": s(*direct), "cold": s(*cold), "warm": s(*warm), "local": s(*measured_local)},
         "direct_throughput_bits": s(*(image_bits / t for t in direct)),
         "cold_upstream_ratio": s(2.0, 2.0, 2.0),
+        "warm_upstream_requests": s(14, 14, 14),
         "ratios": {
             "cold_over_direct": s(*(c / d for c, d in zip(cold, direct))),
             "warm_over_local": s(*(w / lo for w, lo in zip(warm, measured_local))),
@@ -93,6 +94,7 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "Shaping check" in text and "47.5 Mbit/s" in text
     assert ("| 200 Mbit/s | 6.10 s (6.00 s–6.50 s) | 12.5 s (12.0 s–13.0 s) | 3.10 s (3.00 s–3.20 s) | — |"
             in text)
+    assert "asks the upstream for each tag (14 requests for 7 images" in text and "(40 ms added here)" in text
     assert "`--scale 1` runs the real sizes" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
