@@ -110,7 +110,9 @@ QUICK = Profile("quick", scale=0.02, reps=2, amp_reps=1, node_counts=(1, 3), pro
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="What the caches buy and what they cost, as ratios measured in one run (see README: Benchmark).")
     parser.add_argument("--quick", action="store_true", help="small images, for a run under a minute")
     parser.add_argument("--rate", default="50mbit", help="the upstream link's rate (tc units; default 50mbit)")
     parser.add_argument("--second-rate", default="200mbit", help="a second rate for the speedup (default 200mbit)")
@@ -121,8 +123,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=None,
                         help="layer size factor; 1 = the add-ons' real sizes, about 450 MiB "
                              f"(default {DEFAULT.scale}, --quick {QUICK.scale})")
-    parser.add_argument("--reps", type=int, default=None, help="timed runs per measure (default 3)")
-    parser.add_argument("--amp-reps", type=int, default=None, help="runs per amplification case (default 1)")
+    parser.add_argument("--reps", type=int, default=None,
+                        help=f"timed runs per measure (default {DEFAULT.reps}, --quick {QUICK.reps})")
+    parser.add_argument("--amp-reps", type=int, default=None,
+                        help=f"runs per amplification case (default {DEFAULT.amp_reps}, --quick {QUICK.amp_reps})")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="results folder")
     parser.add_argument("--name", default=None, help="file name of the results (default latest, --quick: quick)")
     parser.add_argument("--engine-dir", default=os.environ.get("KRC_BENCH_DOCKERD_DIR", DEFAULT_ENGINE_DIR),
