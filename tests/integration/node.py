@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 CERTS_D = "/etc/containerd/certs.d"
+#: Where containerd keeps blob files (its default root), shared by all namespaces.
+BLOBS_DIR = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
 CRI = "io.containerd.grpc.v1.cri"
 BASE_CONFIG = (IMAGES_DIR / "node" / "config.toml").read_text()
 
@@ -124,11 +126,28 @@ class Node:
         lines = self.ctr("content", "ls", "-q").split()
         return {line for line in lines if line.startswith("sha256:")}
 
-    def clear_content(self) -> None:
-        """Delete every blob, so the next pull fetches everything again."""
-        digests = sorted(self.content_digests())
-        if digests:
-            self.ctr("content", "rm", *digests)
+    def clear_content(self, timeout: float = 30.0) -> None:
+        """Delete every blob, so the next pull fetches everything again.
+
+        ``content rm`` only drops the namespace's records; the files go at containerd's next garbage collection,
+        and until then containerd's shared content policy lets a fetch of the same digest re-adopt the file
+        without downloading anything. So a lease is deleted with ``--sync`` (a synchronous collection), and this
+        waits until no blob file is left.
+        """
+        # One exec: the records, a synchronous collection, then what files are left.
+        script = (
+            'set -e; ctr="ctr -n k8s.io"; digests=$($ctr content ls -q)\n'
+            '[ -z "$digests" ] || $ctr content rm $digests\n'
+            'lease=$($ctr leases create | awk \'{print $1; exit}\'); $ctr leases delete --sync "$lease"\n'
+            f'ls {BLOBS_DIR} 2>/dev/null || true\n'
+        )
+        left = exec_ok(self.container, ["sh", "-c", script]).split()
+        deadline = time.monotonic() + timeout
+        while left:
+            if time.monotonic() > deadline:
+                raise NodeError(f"{self.name}: {len(left)} blob file(s) still in {BLOBS_DIR} after content rm")
+            time.sleep(0.05)
+            left = exec_ok(self.container, ["sh", "-c", f"ls {BLOBS_DIR} 2>/dev/null || true"]).split()
 
 
 def _wait_ready(container: Container, timeout: float) -> None:
