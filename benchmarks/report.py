@@ -178,6 +178,9 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("phases"):
         parts += ["", "Run time: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in
                                               results["phases"].items()) + "."]
+    if results.get("load"):
+        parts += ["", f"1-minute load average before the run {results['load']['before']:.2f}, after it "
+                      f"{results['load']['after']:.2f} (other work on the machine shares its cores)."]
     return "\n".join(parts) + "\n"
 
 

@@ -670,6 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import report
 
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     profile = args.profile
     netem, netem_detail = shaping.netem_available()
     log(f"profile {profile.name}: scale {profile.scale}, {profile.reps} runs per timing, "
@@ -710,6 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                                    else sys.argv[1:])),
         "seconds": time.monotonic() - started,
         "phases": phases,
+        # Other work on the machine shares its cores with the benchmark: the 1-minute load around the run.
+        "load": {"before": load_before, "after": os.getloadavg()[0]},
         "machine": machine,
         "settings": {
             "profile": profile.name, "scale": profile.scale, "reps": profile.reps, "amp_reps": profile.amp_reps,

@@ -138,3 +138,9 @@ def test_per_byte_estimate_divides_each_cold_run_by_its_upstream_bytes():
     assert "a cold pull took 1.05× at 50 Mbit/s" in report.per_byte_estimate(data)
     data["links"][0]["cold_upstream_values"] = []
     assert "50 Mbit/s" not in report.per_byte_estimate(data)
+
+
+def test_load_around_the_run_is_told():
+    data = results()
+    data["load"] = {"before": 0.5, "after": 1.75}
+    assert "1-minute load average before the run 0.50, after it 1.75" in report.markdown(data)
