@@ -156,10 +156,12 @@ def markdown(results: dict[str, Any]) -> str:
         total, nodes, seconds = _s(case["total"]), _s(case["node_pulls"]), _s(case["seconds"])
         warm = _x(_s(case["warmup"]).median) if case["with_warmup"] else "—"
         own = _x(_s(case["warmup_own"]).median) if case["with_warmup"] else "—"
+        around = ", ".join(f"{v:.0f}" for v in _s(case["around"]).values) if "around" in case else "—"
         rows.append([str(case["count"]), "yes" if case["with_warmup"] else "no", _x(total.median), warm, own,
-                     _x(nodes.median), _sec(seconds.median)])
+                     _x(nodes.median), around, _sec(seconds.median)])
     parts += [_table(["nodes at once", "warm-up", "total ÷ image", "warm-up ÷ image",
-                      "warm-up: upstream ÷ what it fetched", "nodes ÷ image", "nodes' pull time"], rows), ""]
+                      "warm-up: upstream ÷ what it fetched", "nodes ÷ image",
+                      "blobs the nodes fetched around the cache (per run)", "nodes' pull time"], rows), ""]
 
     program = results["program"]
     seconds = _s(program["seconds"])
@@ -222,6 +224,13 @@ def notes(results: dict[str, Any]) -> list[str]:
         out.append(
             "The delay is added per round trip by a TCP relay (benchmarks/delayproxy.py), not per packet: TCP slow "
             "start and window limits of a real long path are not reproduced.")
+    around = [(c["count"], c["with_warmup"], v) for c in results["amplification"] if "around" in c
+              for v in _s(c["around"]).values if v]
+    if around:
+        out.append("Some blob requests of nodes pulling at once failed at the cache, and containerd fetched those "
+                   "blobs from the upstream itself (the next host in hosts.toml): "
+                   + "; ".join(f"{n} node(s){' after the warm-up' if w else ''}: {v:.0f}" for n, w, v in around)
+                   + " in a run. Their bytes are in the totals: that is upstream traffic the cache caused.")
     discarded = results.get("discarded") or []
     if discarded:
         out.append(f"{len(discarded)} run(s) were done again because a node's pull did not go through its cache "

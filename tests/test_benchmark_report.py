@@ -38,9 +38,9 @@ def results(scale: float = 0.25, delay: float = 0.04) -> dict:
     amplification = []
     for count, no_warmup in ((1, 2.0), (3, 4.2), (6, 8.5)):
         amplification.append({"count": count, "with_warmup": False, "total": s(no_warmup), "node_pulls": s(no_warmup),
-                              "seconds": s(10.0)})
+                              "seconds": s(10.0), "around": s(0)})
         amplification.append({"count": count, "with_warmup": True, "total": s(2.0), "node_pulls": s(0.0),
-                              "warmup": s(2.0), "warmup_own": s(2.0), "seconds": s(3.0)})
+                              "warmup": s(2.0), "warmup_own": s(2.0), "seconds": s(3.0), "around": s(0)})
     return {
         "taken": "2026-11-28 04:00 UTC",
         "command": "python -m benchmarks.run ",
@@ -89,8 +89,9 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "2 CPUs (Test CPU), 23.5 GiB memory, Linux 6.1.0" in text
     assert "0.25× their approximate real sizes: 100 MiB per node" in text
     assert "this kernel has no netem" in text
-    assert "| 6 | no | 8.50× | — | — | 8.50× |" in text
-    assert "| 6 | yes | 2.00× | 2.00× | 2.00× | 0.00× |" in text
+    assert "| 6 | no | 8.50× | — | — | 8.50× | 0 |" in text
+    assert "| 6 | yes | 2.00× | 2.00× | 2.00× | 0.00× | 0 |" in text
+    assert "around the cache" in text and "containerd fetched those" not in text
     assert "Shaping check" in text and "47.5 Mbit/s" in text
     assert ("| 200 Mbit/s | 6.10 s (6.00 s–6.50 s) | 12.5 s (12.0 s–13.0 s) | 3.10 s (3.00 s–3.20 s) | — |"
             in text)
@@ -144,3 +145,11 @@ def test_load_around_the_run_is_told():
     data = results()
     data["load"] = {"before": 0.5, "after": 1.75}
     assert "1-minute load average before the run 0.50, after it 1.75" in report.markdown(data)
+
+
+def test_blobs_fetched_around_the_cache_are_counted_and_told():
+    data = results()
+    data["amplification"][4]["around"] = s(1, 0)  # 6 nodes without warm-up: one blob in the first run
+    text = report.markdown(data)
+    assert "| 6 | no | 8.50× | — | — | 8.50× | 1, 0 |" in text
+    assert "containerd fetched those blobs from the upstream itself" in text and "6 node(s): 1 in a run" in text
