@@ -181,8 +181,10 @@ def markdown(results: dict[str, Any]) -> str:
         parts += ["", "Run time: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in
                                               results["phases"].items()) + "."]
     if results.get("load"):
-        parts += ["", f"1-minute load average before the run {results['load']['before']:.2f}, after it "
-                      f"{results['load']['after']:.2f} (other work on the machine shares its cores)."]
+        load = results["load"]
+        parts += ["", f"1-minute load average before the run {load['before']:.2f}, after it {load['after']:.2f}"
+                      + (f", at most {load['max']:.2f} during it" if "max" in load else "")
+                      + " (other work on the machine shares its cores)."]
     return "\n".join(parts) + "\n"
 
 

@@ -24,6 +24,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -666,6 +667,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.monotonic()
     load_before = os.getloadavg()[0]
+    load_samples: list[float] = []
+    sampling = threading.Event()
+
+    def sample_load() -> None:
+        while not sampling.wait(5.0):
+            load_samples.append(os.getloadavg()[0])
+
+    threading.Thread(target=sample_load, name="krc-bench-load", daemon=True).start()
     profile = args.profile
     netem, netem_detail = shaping.netem_available()
     log(f"profile {profile.name}: scale {profile.scale}, {profile.reps} runs per timing, "
@@ -699,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         bench.close()
     phases["teardown"] = time.monotonic() - mark
+    sampling.set()
 
     results = {
         "taken": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -707,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": time.monotonic() - started,
         "phases": phases,
         # Other work on the machine shares its cores with the benchmark: the 1-minute load around the run.
-        "load": {"before": load_before, "after": os.getloadavg()[0]},
+        "load": {"before": load_before, "after": os.getloadavg()[0], "max": max(load_samples, default=load_before)},
         "machine": machine,
         "settings": {
             "profile": profile.name, "scale": profile.scale, "reps": profile.reps, "amp_reps": profile.amp_reps,

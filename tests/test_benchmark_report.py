@@ -144,7 +144,9 @@ def test_per_byte_estimate_divides_each_cold_run_by_its_upstream_bytes():
 def test_load_around_the_run_is_told():
     data = results()
     data["load"] = {"before": 0.5, "after": 1.75}
-    assert "1-minute load average before the run 0.50, after it 1.75" in report.markdown(data)
+    assert "1-minute load average before the run 0.50, after it 1.75 (other" in report.markdown(data)
+    data["load"]["max"] = 3.0
+    assert "after it 1.75, at most 3.00 during it" in report.markdown(data)
 
 
 def test_blobs_fetched_around_the_cache_are_counted_and_told():
