@@ -244,11 +244,14 @@ def _fill_disk(stats: UpstreamStats, sections: dict[str, str]) -> None:
         stats.notes.append("disk use could not be read")
 
 
-def collect(runner: Runner, ref: CacheRef, image: str = versions.REGISTRY_IMAGE) -> UpstreamStats:
+def collect(
+    runner: Runner, ref: CacheRef, image: str = versions.REGISTRY_IMAGE, running_only: bool = False
+) -> UpstreamStats:
     """The numbers of one cache: counters from its running registry, disk from its volume.
 
     Without a running container the volume is measured by a throwaway container of the registry image
-    (``--pull never``, no network) that mounts it read-only.
+    (``--pull never``, no network) that mounts it read-only, unless ``running_only``: then nothing is
+    started (the stack output reads stats during `pulumi preview`, which must change nothing).
     """
     stats = UpstreamStats(ref.owner, ref.host, ref.container, ref.volume, ref.state or "no container")
     if ref.running:
@@ -271,6 +274,9 @@ def collect(runner: Runner, ref: CacheRef, image: str = versions.REGISTRY_IMAGE)
         return stats
     stats.notes.append("counters need a running cache container")
     if ref.volume is None:
+        return stats
+    if running_only:
+        stats.notes.append("disk use not read: the cache is not running")
         return stats
     result = runner([
         "run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "/bin/sh",
@@ -387,6 +393,8 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="hits, misses, bytes and disk per upstream")
     stats.add_argument("--stack", help="only this stack's caches (default: every stack's)")
     stats.add_argument("--json", action="store_true", help="machine-readable: {stack: {upstream: {...}}}")
+    stats.add_argument("--running-only", action="store_true",
+                       help="read running caches only; start no throwaway container for stopped ones")
     purge_cmd = commands.add_parser("purge", help="empty or remove caches, without asking")
     purge_cmd.add_argument("--stack", help="whose caches (default: the only stack with caches on this engine)")
     which = purge_cmd.add_mutually_exclusive_group(required=True)
@@ -405,7 +413,7 @@ def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int
     try:
         if args.command == "stats":
             refs = find(docker, owner_of(args.stack) if args.stack else None)
-            stats = [collect(docker, ref, args.image) for ref in refs]
+            stats = [collect(docker, ref, args.image, running_only=args.running_only) for ref in refs]
             print(json.dumps(to_json(stats), indent=2, sort_keys=True) if args.json else format_table(stats), end="\n" if args.json else "")
             return 0
         return _purge(docker, args)

@@ -37,8 +37,9 @@ class CacheStats(pulumi.ComponentResource):
         super().__init__(TOKEN, name, None, opts)
         # A read-only invoke, not a resource: it adds no diff to every preview, and runs once what it
         # depends on is done (in a preview of changes to them it is skipped and the output is unknown).
-        # It never fails the update: without readable caches the output is empty.
-        script = f"{shlex.quote(sys.executable)} -m components.cachectl stats --json --stack {shlex.quote(args.owner)}"
+        # It never fails the update: without readable caches the output is empty. `--running-only`: a
+        # preview starts no container, not even a throwaway one to measure a stopped cache's volume.
+        script = f"{shlex.quote(sys.executable)} -m components.cachectl stats --json --running-only --stack {shlex.quote(args.owner)}"
         result = command.local.run_output(
             command=f"{script} 2>/dev/null || echo '{{}}'",
             dir=str(PROJECT_ROOT),

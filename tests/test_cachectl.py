@@ -184,6 +184,15 @@ def test_stats_without_a_running_cache_still_measure_the_volume_read_only_offlin
     assert f"{ref.volume}:/var/lib/registry:ro" in run
 
 
+def test_running_only_stats_start_no_container(engine):
+    (ref,) = [r for r in cachectl.find(engine, DEV) if r.host == "quay.io"]
+    before = len(engine.calls)
+    stats = cachectl.collect(engine, ref, image="registry:3", running_only=True)
+    assert stats.disk_bytes is None
+    assert "disk use not read: the cache is not running" in stats.notes
+    assert not [call for call in engine.calls[before:] if call[:1] == ["run"]]
+
+
 def test_stats_json_is_camel_case_per_stack_and_upstream(engine, capsys):
     assert cachectl.main(["stats", "--stack", "dev", "--json"], runner=engine) == 0
     data = json.loads(capsys.readouterr().out)

@@ -166,7 +166,7 @@ def stats_invoke(rec):
 
 def test_cache_stats_are_read_after_the_warmup_and_the_addons_without_a_resource(dev):
     args, after = stats_invoke(dev)
-    assert args["command"].startswith(f"{sys.executable} -m components.cachectl stats --json --stack kind-registry-cache/dev")
+    assert args["command"].startswith(f"{sys.executable} -m components.cachectl stats --json --running-only --stack kind-registry-cache/dev")
     assert args["dir"] == str(ROOT)
     # The invoke waits for what it depends on: every release and the warm-up were registered before it ran.
     before = {r.name for r in dev.resources[:after]}
