@@ -73,6 +73,14 @@ PULLS = {
 }
 
 
+def pull_all(node: Node) -> None:
+    """Pull every seeded image on ``node`` by its usual name; fail with the first one that does not come."""
+    for refs in PULLS.values():
+        for ref in refs:
+            result = node.pull(ref)
+            assert result.ok, f"{node.name}: {ref}: {result.stderr}"
+
+
 def remote(host: str) -> str:
     return f"http://{UPSTREAMS[SERVED_FROM.get(host, host)]}:5000"
 

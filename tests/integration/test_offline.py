@@ -24,9 +24,7 @@ def warm(docker_client, built_images, tmp_path):
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
     deployed = stack.deploy(docker_client, rec, built_images.registry)
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            assert node.pull(ref).ok, ref
+    stack.pull_all(node)
     node.container.remove(force=True)
     for upstream in upstreams.values():
         for container in upstream.containers():
@@ -48,10 +46,7 @@ def test_offline_destroy_and_up_brings_the_caches_up_and_serves_everything(warm,
         assert mode(cache) == "offline", host
         assert "serving cached content read-only" in cache.logs().decode(errors="replace"), host
     fresh = stack.start_kind_node(docker_client, rec, built_images.node, "itest-worker")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            result = fresh.pull(ref)
-            assert result.ok, f"offline pull of {ref}: {result.stderr}"
+    stack.pull_all(fresh)
 
 
 def test_without_the_entrypoint_the_stock_registry_cannot_start_offline(warm, docker_client):

@@ -36,6 +36,11 @@ def upstream_blob_gets(upstream):
     return observe.blob_gets(e for e in observe.access_log(upstream.container) if e.status == 200)
 
 
+def upstream_blob_totals(upstreams):
+    """upstream host -> blob downloads it served so far."""
+    return {host: sum(upstream_blob_gets(u).values()) for host, u in upstreams.items()}
+
+
 def test_node_pulls_by_usual_names_through_the_matching_cache(env, docker_client, built_images):
     rec, upstreams, deployed = env
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
@@ -61,42 +66,30 @@ def test_node_pulls_by_usual_names_through_the_matching_cache(env, docker_client
 def test_second_node_gets_everything_from_the_cache_alone(env, docker_client, built_images):
     rec, upstreams, _ = env
     first = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            assert first.pull(ref).ok
-    before = {host: sum(upstream_blob_gets(u).values()) for host, u in upstreams.items()}
+    stack.pull_all(first)
+    before = upstream_blob_totals(upstreams)
     second = stack.start_kind_node(docker_client, rec, built_images.node, "itest-worker")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            result = second.pull(ref)
-            assert result.ok, f"{ref}: {result.stderr}"
-    after = {host: sum(upstream_blob_gets(u).values()) for host, u in upstreams.items()}
+    stack.pull_all(second)
+    after = upstream_blob_totals(upstreams)
     assert after == before, "a warm cache fetched blobs from upstream again"
 
 
 def test_warm_caches_serve_a_fresh_node_with_every_upstream_stopped(env, docker_client, built_images):
     rec, upstreams, _ = env
     warm = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            assert warm.pull(ref).ok
+    stack.pull_all(warm)
     for upstream in upstreams.values():
         for container in upstream.containers():
             container.stop(timeout=1)
     fresh = stack.start_kind_node(docker_client, rec, built_images.node, "itest-worker")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            result = fresh.pull(ref)
-            assert result.ok, f"offline pull of {ref}: {result.stderr}"
+    stack.pull_all(fresh)
 
 
 def test_cache_survives_destroy_and_up(env, docker_client, built_images):
     rec, upstreams, deployed = env
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            assert node.pull(ref).ok
-    before = {host: sum(upstream_blob_gets(u).values()) for host, u in upstreams.items()}
+    stack.pull_all(node)
+    before = upstream_blob_totals(upstreams)
 
     # pulumi destroy: node and cache containers go, the retained volumes stay.
     node.container.remove(force=True)
@@ -107,11 +100,8 @@ def test_cache_survives_destroy_and_up(env, docker_client, built_images):
     # pulumi up: the same recorded inputs again.
     stack.deploy_caches(deployed)
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    for refs in stack.PULLS.values():
-        for ref in refs:
-            result = node.pull(ref)
-            assert result.ok, f"{ref}: {result.stderr}"
-    after = {host: sum(upstream_blob_gets(u).values()) for host, u in upstreams.items()}
+    stack.pull_all(node)
+    after = upstream_blob_totals(upstreams)
     assert after == before, "the recreated caches went upstream for blobs they kept"
 
 
