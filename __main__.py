@@ -14,7 +14,7 @@ from components.network import KindNetwork, KindNetworkArgs
 stack_config = config.load()
 settings = stack_config.settings
 addons = stack_config.addons
-owner = f"{settings.project}/{settings.stack}"
+owner = settings.owner
 decision = prerequisites.check(stack_config)
 
 # The engine the Docker CLI uses: docker.host from stack config, DOCKER_HOST, or the current context.
@@ -49,6 +49,8 @@ cluster = KindCluster(
             settings.certs_dir, cilium=addons.cilium.enabled, ingress=addons.ingress_nginx.enabled
         ),
         hosts_files=mirrors.hosts_files(mirrors.entries(settings.cache)),
+        owner=owner,
+        adopt_legacy_certs=settings.certs_dir_is_default,
         network_name=settings.network.name,
         docker_host=decision.docker_host,
         depends_on=[network, caches],

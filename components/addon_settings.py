@@ -7,9 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from . import addon_values, versions
+from . import addon_values, checks, versions
 from .addon_values import PoolRange
 from .settings import SettingsError, _boolean, _Problems, _show
 
@@ -19,7 +18,7 @@ METALLB_KEYS = ("enabled", "version", "repository", "range", "frr", "values")
 INGRESS_NGINX_KEYS = ("enabled", "version", "repository", "values")
 
 # An exact SemVer chart version: a stack installs what it pins, never "the newest 1.20".
-_CHART_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+_CHART_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?", re.ASCII)
 _REPOSITORY_SCHEMES = ("https", "http", "oci")
 
 
@@ -129,7 +128,7 @@ def _parse_ingress_nginx(problems: _Problems, raw: Any) -> IngressNginxSettings:
 
 
 def _version(problems: _Problems, key: str, value: Any) -> str:
-    if isinstance(value, str) and _CHART_VERSION.match(value):
+    if checks.text_problem(value, _CHART_VERSION) is None:
         return value
     hint = " (without the leading 'v')" if isinstance(value, str) and value.startswith("v") else ""
     problems.add(key, f"must be an exact chart version such as '1.2.3'{hint}; got {_show(value)}")
@@ -137,11 +136,12 @@ def _version(problems: _Problems, key: str, value: Any) -> str:
 
 
 def _repository(problems: _Problems, key: str, value: Any) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in _REPOSITORY_SCHEMES or not parts.hostname:
+    url, problem = checks.parse_url(value, _REPOSITORY_SCHEMES)
+    if url is None:
         problems.add(
             key,
-            f"must be a Helm repository URL (https://, http://) or an OCI registry path (oci://); got {_show(value)}",
+            f"must be a Helm repository URL (https://, http://) or an OCI registry path (oci://); "
+            f"the value {problem}: {_show(value)}",
         )
         return ""
     return value
@@ -152,13 +152,13 @@ def _range(
 ) -> PoolRange | None:
     if value in (None, ""):
         return addon_values.default_pool_range(subnet) if subnet is not None else None
-    if not isinstance(value, str):
+    if checks.text_problem(value) is not None:
         problems.add(key, f"must be 'first-last' or a CIDR inside network.subnet; got {_show(value)}")
         return None
     try:
         pool = addon_values.parse_pool_range(value)
     except ValueError as error:
-        problems.add(key, f"must be 'first-last' or a CIDR inside network.subnet ({error}); got {value!r}")
+        problems.add(key, f"must be 'first-last' or a CIDR inside network.subnet ({error}); got {_show(value)}")
         return None
     if subnet is not None:
         problem = addon_values.pool_range_problem(subnet, pool)

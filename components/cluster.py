@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
-from . import kindconfig, mirrors
+from . import certsdir, kindconfig
 from .settings import ClusterSettings
 
 TOKEN = "kind-registry-cache:index:KindCluster"
@@ -22,6 +22,10 @@ class KindClusterArgs:
     options: kindconfig.KindOptions
     #: certs.d-relative path -> content: one ``<host>/hosts.toml`` per mirror.
     hosts_files: Mapping[str, str]
+    #: ``<project>/<stack>``: the owner written into the certs folder (certsdir.OWNER_FILE).
+    owner: str
+    #: Adopt a certs folder holding the unnamed marker of earlier versions (only the stack's default folder).
+    adopt_legacy_certs: bool = False
     #: The docker network kind puts the nodes on (``KIND_EXPERIMENTAL_DOCKER_NETWORK``).
     network_name: str = "kind"
     #: The Docker engine kind talks to; ``None`` for the Docker CLI's own choice.
@@ -50,11 +54,16 @@ class KindCluster(pulumi.ComponentResource):
 
         # hosts.toml files live on the host and are mounted into every node (kind extraMounts).
         # containerd re-reads certs.d on every pull, so a mirror change is an in-place update of
-        # these files and never recreates the cluster.
+        # these files and never recreates the cluster. The scripts touch only this stack's folder
+        # and the exact files they recorded (certsdir); another folder means another resource.
+        certs_dir = args.options.certs_dir
+        write = certsdir.write_script(certs_dir, args.owner, args.hosts_files, legacy_ok=args.adopt_legacy_certs)
         certs = command.local.Command(
             f"{name}-certs",
-            create=mirrors.write_script(args.options.certs_dir, args.hosts_files),
-            delete=mirrors.remove_script(args.options.certs_dir),
+            create=write,
+            update=write,
+            delete=certsdir.remove_script(certs_dir, args.owner, sorted({p.split("/", 1)[0] for p in args.hosts_files})),
+            triggers=[certs_dir],
             opts=pulumi.ResourceOptions(parent=self),
         )
 

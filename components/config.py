@@ -10,10 +10,10 @@ from typing import Any
 
 import pulumi
 
-from . import addon_settings
+from . import addon_settings, certsdir
 from . import settings as settings_module
 from .addon_settings import AddonSettings
-from .settings import NAMESPACE, Settings, SettingsError
+from .settings import NAMESPACE, TOP_KEYS, Settings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,20 @@ def _raw(key: str) -> Any:
         return text
 
 
+def _unknown_keys() -> list[str]:
+    """A problem for each ``kind-registry-cache:<key>`` the program does not read (a typo would be ignored)."""
+    prefix = f"{NAMESPACE}:"
+    keys = [key[len(prefix):] for key in pulumi.runtime.config.CONFIG.get() if key.startswith(prefix)]
+    return [
+        f"{NAMESPACE}:{key}: unknown key{settings_module.did_you_mean(key, TOP_KEYS)}; allowed keys: {', '.join(TOP_KEYS)}"
+        for key in sorted(set(keys) - set(TOP_KEYS))
+    ]
+
+
 def load() -> StackConfig:
     """Read and validate the stack's config; raise ``pulumi.RunError`` (no traceback) when it is invalid."""
     raw_credentials = _raw("credentials")
-    problems: list[str] = []
+    problems: list[str] = _unknown_keys()
     settings: Settings | None = None
     try:
         settings = settings_module.parse(
@@ -64,6 +74,13 @@ def load() -> StackConfig:
         )
     except SettingsError as error:
         problems.extend(error.problems)
+    if settings is not None:
+        # Reads the file system only: an existing folder must be this stack's (certsdir's ownership rules).
+        problem = certsdir.ownership_problem(
+            settings.certs_dir, settings.owner, legacy_ok=settings.certs_dir_is_default
+        )
+        if problem:
+            problems.append(f"{NAMESPACE}:certsDir: {problem}")
     # Parsed even when the rest is invalid, so one run reports every problem; MetalLB's range is
     # checked against the subnet only when the network settings are valid.
     try:

@@ -10,10 +10,10 @@ DOCKER_HUB = "docker.io"
 
 # distribution/reference's grammar, simplified: lowercase path components joined by '/', a tag of up to
 # 128 word characters, a sha256 digest.
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-_HOST = re.compile(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$")
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*", re.ASCII)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}", re.ASCII)
+_HOST = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?", re.ASCII)
 
 
 class ReferenceError(ValueError):
@@ -58,22 +58,22 @@ def parse_reference(text: str) -> ImageRef:
     :raises ReferenceError: when ``text`` is not a reference.
     """
     if not isinstance(text, str) or not text or text != text.strip():
-        raise ReferenceError(f"not an image reference: {text!r}")
+        raise ReferenceError("not an image reference (empty, not text, or surrounded by spaces)")
     name, _, digest = text.partition("@")
-    if digest and not _DIGEST.match(digest):
-        raise ReferenceError(f"{text!r}: the digest must be sha256: and 64 hex digits")
+    if digest and not _DIGEST.fullmatch(digest):
+        raise ReferenceError("the digest must be sha256: and 64 hex digits")
     tag = None
     last_slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > last_slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not _TAG.match(tag):
-            raise ReferenceError(f"{text!r}: {tag!r} is not a valid tag")
+        if not _TAG.fullmatch(tag):
+            raise ReferenceError(f"{tag!r} is not a valid tag")
     parts = name.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
         host, path = parts[0].lower(), parts[1:]
-        if not _HOST.match(host):
-            raise ReferenceError(f"{text!r}: {parts[0]!r} is not a registry host")
+        if not _HOST.fullmatch(host):
+            raise ReferenceError(f"{parts[0]!r} is not a registry host")
     else:
         host, path = DOCKER_HUB, parts
     if host in ("index.docker.io", "registry-1.docker.io"):
@@ -81,6 +81,6 @@ def parse_reference(text: str) -> ImageRef:
     if host == DOCKER_HUB and len(path) == 1:
         path = ["library", *path]
     for component in path:
-        if not _COMPONENT.match(component):
-            raise ReferenceError(f"{text!r}: {component!r} is not a valid repository name component (lowercase)")
+        if not _COMPONENT.fullmatch(component):
+            raise ReferenceError(f"{component!r} is not a valid repository name component (lowercase)")
     return ImageRef(host=host, repository="/".join(path), tag=tag, digest=digest or None)

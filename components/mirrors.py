@@ -7,7 +7,6 @@ and 2.x read, never the legacy ``registry.mirrors`` table, which stops the CRI p
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,9 +20,6 @@ CERTS_D = "/etc/containerd/certs.d"
 
 #: The port the registry serves its API on inside the cache container.
 CACHE_PORT = 5000
-
-#: Written into the certs folder so the writer only ever deletes folders it owns.
-MARKER = ".managed-by-kind-registry-cache"
 
 
 @dataclass(frozen=True)
@@ -67,44 +63,6 @@ def hosts_toml(entry: HostsEntry) -> str:
 def hosts_files(entries: Sequence[HostsEntry]) -> dict[str, str]:
     """Relative path under certs.d -> file content, one ``<host>/hosts.toml`` per entry."""
     return {f"{e.host}/hosts.toml": hosts_toml(e) for e in sorted(entries, key=lambda e: e.host)}
-
-
-def write_script(certs_dir: str, files: Mapping[str, str]) -> str:
-    """A POSIX sh script that makes ``certs_dir`` hold exactly ``files``.
-
-    Files are replaced in place (write to a temporary name, then rename inside the same folder):
-    the folder itself is bind-mounted into every node, so replacing the folder would leave nodes
-    looking at the old one. Host folders of removed mirrors are deleted, other folders are left alone.
-    """
-    hosts = sorted({path.split("/", 1)[0] for path in files})
-    quoted_dir = shlex.quote(certs_dir)
-    lines = [
-        "set -eu",
-        f"dir={quoted_dir}",
-        'mkdir -p "$dir"',
-        f': > "$dir/{MARKER}"',
-        f"keep={shlex.quote(' '.join(hosts))}",
-        'for path in "$dir"/*/; do',
-        '  [ -d "$path" ] || continue',
-        '  host=$(basename "$path")',
-        '  case " $keep " in',
-        '    *" $host "*) ;;',
-        '    *) if [ -f "$path/hosts.toml" ]; then rm -rf "$path"; fi ;;',
-        "  esac",
-        "done",
-    ]
-    for path, content in sorted(files.items()):
-        target = f'"$dir"/{shlex.quote(path)}'
-        lines.append(f'mkdir -p "$(dirname {target})"')
-        lines.append(f"printf '%s' {shlex.quote(content)} > {target}.tmp")
-        lines.append(f"mv -f {target}.tmp {target}")
-    return "\n".join(lines) + "\n"
-
-
-def remove_script(certs_dir: str) -> str:
-    """Remove the certs folder, but only if this program created it (it holds our marker)."""
-    quoted = shlex.quote(certs_dir)
-    return f'if [ -f {quoted}/{MARKER} ]; then rm -rf {quoted}; fi\n'
 
 
 def has_path(url: str) -> bool:

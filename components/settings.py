@@ -7,11 +7,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import versions
+from . import certsdir, checks, versions
 from .imageref import ReferenceError, parse_reference
 
 #: The config namespace: every key is ``kind-registry-cache:<key>``.
@@ -40,22 +39,26 @@ DEFAULT_TTL = "0"
 
 # kind accepts ^[a-z0-9.-]+$; the longest node name kind derives is "<name>-external-load-balancer",
 # and container hostnames must stay within 63 characters.
-_CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,38}[a-z0-9])?$")
-_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$"
-)
-_GO_DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$")
-_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*[a-z0-9]$", re.IGNORECASE)
+# Every pattern is matched against the whole value (``re.fullmatch``) and is ASCII-only, except Go's
+# "µs" unit; control characters are refused before any pattern is tried (checks.text_problem).
+_CLUSTER_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,38}[a-z0-9])?", re.ASCII)
+_DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", re.ASCII)
+_HOSTNAME = checks.HOSTNAME
+# Go's time.ParseDuration units (distribution reads proxy.ttl with it); "µs" is U+00B5, "μs" U+03BC.
+_GO_DURATION = re.compile(r"0|([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+")
+_IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
 _DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh", "npipe")
 # Pulumi stack names: letters, digits, '_', '.', '-'.
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 #: The default for warmup.parallel: blob downloads at once, across all caches.
 DEFAULT_WARMUP_PARALLEL = 4
 
+#: The stack config keys (``kind-registry-cache:<key>``) the program reads.
+TOP_KEYS = ("cluster", "network", "cache", "credentials", "docker", "certsDir", "warmup", "addons")
 CLUSTER_KEYS = ("name", "controlPlanes", "workers", "nodeImage", "portMappings")
 PORT_MAPPING_KEYS = ("containerPort", "hostPort", "listenAddress", "protocol")
 NETWORK_KEYS = ("name", "subnet", "mtu")
@@ -206,6 +209,13 @@ class Settings:
     docker: DockerSettings = field(default_factory=DockerSettings)
     certs_dir: str = ""
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
+    #: ``certs_dir`` is the stack's default folder (where earlier versions wrote an unnamed marker).
+    certs_dir_is_default: bool = False
+
+    @property
+    def owner(self) -> str:
+        """``<project>/<stack>``: what this stack's resources and host files are labelled with."""
+        return f"{self.project}/{self.stack}"
 
 
 class _Problems:
@@ -217,39 +227,54 @@ class _Problems:
     def add(self, key: str, message: str) -> None:
         self.items.append(f"{NAMESPACE}:{key}: {message}")
 
-    def mapping(self, key: str, value: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-        """Return ``value`` as a mapping with only ``allowed`` keys, reporting anything else."""
+    def mapping(self, key: str, value: Any, allowed: tuple[str, ...], *, secret: bool = False) -> Mapping[str, Any]:
+        """Return ``value`` as a mapping with only ``allowed`` keys, reporting anything else.
+
+        :param secret: the value may hold a credential: describe it by its type, never show it.
+        """
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.add(key, f"must be an object with keys {', '.join(allowed)}; got {_show(value)}")
+            got = type(value).__name__ if secret else _show(value)
+            self.add(key, f"must be an object with keys {', '.join(allowed)}; got {got}")
             return {}
-        for unknown in sorted(set(value) - set(allowed)):
-            close = difflib.get_close_matches(str(unknown), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.add(f"{key}.{unknown}", f"unknown key{hint}; allowed keys: {', '.join(allowed)}")
+        for unknown in sorted(set(value) - set(allowed), key=str):
+            self.add(f"{key}.{_show_key(unknown)}", f"unknown key{did_you_mean(unknown, allowed)}; allowed keys: {', '.join(allowed)}")
         return value
 
     def integer(self, key: str, value: Any, *, low: int, high: int) -> int | None:
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            value = int(value)  # `pulumi config set --path` stores numbers given on the CLI as text
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)  # `pulumi config set --path` stores numbers given on the CLI as text
-            else:
-                self.add(key, f"must be an integer from {low} to {high}; got {_show(value)}")
-                return None
+            self.add(key, f"must be an integer from {low} to {high}; got {_show(value)}")
+            return None
         if not low <= value <= high:
             self.add(key, f"must be an integer from {low} to {high}; got {value}")
             return None
         return value
 
     def text(self, key: str, value: Any, pattern: re.Pattern[str], allowed: str) -> str | None:
-        if not isinstance(value, str) or not pattern.match(value):
+        if checks.text_problem(value, pattern) is not None:
             self.add(key, f"must be {allowed}; got {_show(value)}")
             return None
         return value
 
 
+def did_you_mean(word: Any, allowed: tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the allowed word closest to ``word``, or nothing."""
+    close = difflib.get_close_matches(str(word), allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show_key(key: Any) -> str:
+    # A key is shown inside a message: escape control characters, keep ordinary spellings readable.
+    text = str(key)
+    return text if checks.control_character(text) is None else repr(text)
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(checks.redact(value))
     return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
 
 
@@ -279,7 +304,7 @@ def parse(
     network_settings = _parse_network(problems, network)
     cache_settings = _parse_cache(problems, stack, cache, credentials)
     docker_settings = _parse_docker(problems, docker)
-    certs = _parse_certs_dir(problems, certs_dir, home, project, stack)
+    certs, certs_default = _parse_certs_dir(problems, certs_dir, home, project, stack)
     warmup_settings = _parse_warmup(problems, warmup)
     if problems.items:
         raise SettingsError(problems.items)
@@ -293,13 +318,14 @@ def parse(
         docker=docker_settings,
         certs_dir=certs,
         warmup=warmup_settings,
+        certs_dir_is_default=certs_default,
     )
 
 
 def _parse_cluster(problems: _Problems, stack: str, raw: Any) -> ClusterSettings | None:
     value = problems.mapping("cluster", raw, CLUSTER_KEYS)
     name = value.get("name", stack)
-    if not isinstance(name, str) or not _CLUSTER_NAME.match(name):
+    if checks.text_problem(name, _CLUSTER_NAME) is not None:
         source = "cluster.name" if "name" in value else "cluster.name (default: the stack name)"
         problems.add(
             source.split(" ")[0],
@@ -342,12 +368,14 @@ def _parse_port_mappings(problems: _Problems, raw: Any) -> tuple[PortMapping, ..
         )
         address = value.get("listenAddress", "127.0.0.1")
         try:
-            ipaddress.ip_address(address)
-        except (TypeError, ValueError):
+            if checks.text_problem(address) is not None:
+                raise ValueError(address)  # ip_address also takes integers, which kind's YAML would not
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
             problems.add(f"{key}.listenAddress", f"must be an IP address such as 127.0.0.1; got {_show(address)}")
             address = None
         protocol = value.get("protocol", "TCP")
-        if not isinstance(protocol, str) or protocol.upper() not in _PROTOCOLS:
+        if not isinstance(protocol, str) or protocol.upper() not in _PROTOCOLS or not protocol.isascii():
             problems.add(f"{key}.protocol", f"must be one of {', '.join(_PROTOCOLS)}; got {_show(protocol)}")
             protocol = None
         if container_port is None or host_port is None or address is None or protocol is None:
@@ -377,7 +405,8 @@ def _parse_network(problems: _Problems, raw: Any) -> NetworkSettings | None:
     subnet_raw = value.get("subnet", DEFAULT_SUBNET)
     subnet: ipaddress.IPv4Network | None = None
     try:
-        subnet = ipaddress.IPv4Network(subnet_raw, strict=True) if isinstance(subnet_raw, str) else None
+        clean = isinstance(subnet_raw, str) and checks.text_problem(subnet_raw) is None and subnet_raw.isascii()
+        subnet = ipaddress.IPv4Network(subnet_raw, strict=True) if clean else None
         if subnet is None:
             raise ValueError
     except ValueError as err:
@@ -466,7 +495,7 @@ def _container_url(container: str) -> str:
 def _parse_use_stack(problems: _Problems, raw: Any, stack: str) -> str | None:
     if raw in (None, ""):
         return None
-    if not isinstance(raw, str) or not _STACK_NAME.match(raw):
+    if checks.text_problem(raw, _STACK_NAME) is not None:
         problems.add("cache.useStack", f"must be the name of another stack on this machine, such as 'dev'; got {_show(raw)}")
         return None
     if raw == stack:
@@ -492,17 +521,22 @@ def _parse_mirrors(problems: _Problems, raw: Any) -> tuple[Mirror, ...] | None:
     spelled: dict[str, str] = {}
     ok = True
     for host_raw, entry in raw.items():
-        key = f"cache.mirrors.{host_raw}"
+        key = f"cache.mirrors.{_show_key(host_raw)}"
         host = normalize_host(str(host_raw))
+        if checks.text_problem(str(host_raw)) is not None or checks.text_problem(host, _HOSTNAME) is not None:
+            problems.add(key, "the key must be a registry host such as 'docker.io' or 'registry.example.com:5000'")
+            ok = False
+            continue
+        port_error = checks.port_problem(host)
+        if port_error:
+            problems.add(key, f"the key {port_error}")
+            ok = False
+            continue
         if host in spelled:
             problems.add(key, f"names the same upstream as cache.mirrors.{spelled[host]}: keep one of them")
             ok = False
             continue
         spelled[host] = str(host_raw)
-        if not _HOSTNAME.match(host):
-            problems.add(key, "the key must be a registry host such as 'docker.io' or 'registry.example.com:5000'")
-            ok = False
-            continue
         if entry is None or entry is False:
             merged[host] = None
             continue
@@ -517,6 +551,17 @@ def _parse_mirrors(problems: _Problems, raw: Any) -> tuple[Mirror, ...] | None:
     if not mirrors:
         problems.add("cache.mirrors", "removes every upstream; keep at least one mirror")
         return None
+    # Container and volume names derive from the host's slug: two hosts with one slug would be one cache.
+    by_slug: dict[str, str] = {}
+    for mirror in mirrors:
+        if mirror.slug in by_slug:
+            problems.add(
+                "cache.mirrors",
+                f"{by_slug[mirror.slug]!r} and {mirror.host!r} would share the cache container and volume "
+                f"'<prefix>-{mirror.slug}'; keep one of them (remove the other with null)",
+            )
+            return None
+        by_slug[mirror.slug] = mirror.host
     return mirrors
 
 
@@ -556,33 +601,32 @@ def _parse_mirror(problems: _Problems, key: str, host: str, entry: Any) -> Mirro
 
 
 def _remote_url_error(remote: Any) -> str | None:
-    if not isinstance(remote, str):
-        return f"must be an http(s) URL of the upstream registry such as 'https://quay.io'; got {_show(remote)}"
-    parts = urlsplit(remote)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http(s) URL of the upstream registry such as 'https://quay.io'; got {remote!r}"
-    if parts.path.strip("/") or parts.query or parts.fragment:
+    example = "an http(s) URL of the upstream registry such as 'https://quay.io'"
+    url, problem = checks.parse_url(remote, ("http", "https"))
+    if url is None:
+        return f"must be {example}; the value {problem}" + ("" if "credentials" in (problem or "") else f": {_show(remote)}") + (
+            "; put a login in kind-registry-cache:credentials (`pulumi config set --secret --path ...`)"
+            if "credentials" in (problem or "")
+            else ""
+        )
+    if url.parts.path.strip("/") or url.parts.query or url.parts.fragment:
         return (
             f"must be the upstream registry's root URL without a path (a pull-through cache proxies a whole "
-            f"registry); got {remote!r}"
+            f"registry); got {_show(remote)}"
         )
-    if parts.username or parts.password:
-        return "must not carry credentials; use `pulumi config set --secret --path` on kind-registry-cache:credentials"
     return None
 
 
 def _shared_url_error(shared: Any) -> str | None:
     """A shared cache's URL may have a path (Harbor's ``/v2/<project>``); hosts.toml then sets ``override_path``."""
     example = "'http://cache.team.example:5000' or 'https://harbor.example/v2/dockerhub'"
-    if not isinstance(shared, str):
-        return f"must be the http(s) URL of an existing pull-through cache such as {example}; got {_show(shared)}"
-    parts = urlsplit(shared)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be the http(s) URL of an existing pull-through cache such as {example}; got {shared!r}"
-    if parts.query or parts.fragment:
-        return f"must not have a query or fragment; got {shared!r}"
-    if parts.username or parts.password:
-        return "must not carry credentials: nodes pull anonymously; give the shared cache its own upstream login"
+    url, problem = checks.parse_url(shared, ("http", "https"))
+    if url is None:
+        if "credentials" in (problem or ""):
+            return "must not carry credentials: nodes pull anonymously; give the shared cache its own upstream login"
+        return f"must be the http(s) URL of an existing pull-through cache such as {example}; the value {problem}: {_show(shared)}"
+    if url.parts.query or url.parts.fragment:
+        return f"must not have a query or fragment; got {_show(shared)}"
     return None
 
 
@@ -595,7 +639,7 @@ def _parse_credentials(problems: _Problems, raw: Any, hosts: set[str], shared: M
     result: set[str] = set()
     for host_raw, entry in raw.items():
         host = normalize_host(str(host_raw))
-        key = f"credentials.{host_raw}"
+        key = f"credentials.{_show_key(host_raw)}"
         if host not in hosts:
             problems.add(key, f"names no configured mirror; configured: {', '.join(sorted(hosts)) or 'none'}")
             continue
@@ -606,7 +650,7 @@ def _parse_credentials(problems: _Problems, raw: Any, hosts: set[str], shared: M
                 f"remove this login (`pulumi config rm --path '{NAMESPACE}:credentials[\"{host}\"]'`)",
             )
             continue
-        value = problems.mapping(key, entry, CREDENTIAL_KEYS)
+        value = problems.mapping(key, entry, CREDENTIAL_KEYS, secret=True)
         missing = [k for k in CREDENTIAL_KEYS if not isinstance(value.get(k), str) or not value.get(k)]
         if isinstance(entry, Mapping) and missing:
             problems.add(
@@ -635,26 +679,29 @@ def _parse_docker(problems: _Problems, raw: Any) -> DockerSettings:
     host = value.get("host")
     if host in (None, ""):
         return DockerSettings()
-    if not isinstance(host, str) or urlsplit(host).scheme not in _DOCKER_HOST_SCHEMES:
+    # ssh://user@host is how Docker names a remote engine; a password never belongs in it.
+    if isinstance(host, str) and host.startswith(("unix://", "npipe://")):
+        problem = checks.text_problem(host)  # a socket path: no host to check
+    else:
+        problem = checks.parse_url(host, _DOCKER_HOST_SCHEMES, userinfo="user")[1]
+    if problem:
         problems.add(
             "docker.host",
-            f"must be a Docker endpoint URL ({', '.join(s + '://' for s in _DOCKER_HOST_SCHEMES)}); got {_show(host)}",
+            f"must be a Docker endpoint URL ({', '.join(s + '://' for s in _DOCKER_HOST_SCHEMES)}); "
+            f"the value {problem}: {_show(host)}",
         )
         return DockerSettings()
     return DockerSettings(host=host)
 
 
-def _parse_certs_dir(problems: _Problems, raw: Any, home: str, project: str, stack: str) -> str:
-    if raw in (None, ""):
-        return str(PurePosixPath(home) / f".{project}" / stack / "certs.d")
-    if not isinstance(raw, str):
-        problems.add("certsDir", f"must be a directory path; got {_show(raw)}")
-        return ""
-    path = str(PurePosixPath(home) / raw[2:]) if raw == "~" or raw.startswith("~/") else raw
-    if not PurePosixPath(path).is_absolute():
-        problems.add("certsDir", f"must be an absolute path or start with '~/' (kind mounts it into nodes); got {raw!r}")
-        return ""
-    return path
+def _parse_certs_dir(problems: _Problems, raw: Any, home: str, project: str, stack: str) -> tuple[str, bool]:
+    """The certs folder as an absolute path, and whether it is the stack's default one."""
+    default, _ = certsdir.resolve(certsdir.default_path(project, stack), home)
+    path, problem = certsdir.resolve(certsdir.default_path(project, stack) if raw in (None, "") else raw, home)
+    if problem:
+        problems.add("certsDir", problem + ("" if raw not in (None, "") else " (the default derives from the stack name: set certsDir)"))
+        return "", False
+    return path, path == default
 
 
 def _parse_warmup(problems: _Problems, raw: Any) -> WarmupSettings:
@@ -671,7 +718,7 @@ def _parse_warmup(problems: _Problems, raw: Any) -> WarmupSettings:
             try:
                 ref = parse_reference(image)
             except ReferenceError as error:
-                problems.add(f"warmup.images[{index}]", f"{error}; write it as 'registry/repository:tag'")
+                problems.add(f"warmup.images[{index}]", f"{_show(image)} is not an image reference: {error}; write it as 'registry/repository:tag'")
                 continue
             if not ref.pinned:
                 problems.add(
@@ -681,7 +728,7 @@ def _parse_warmup(problems: _Problems, raw: Any) -> WarmupSettings:
                 continue
             images.append(image)
     platform = value.get("platform")
-    if platform is not None and (not isinstance(platform, str) or not _PLATFORM.match(platform)):
+    if platform is not None and checks.text_problem(platform, _PLATFORM) is not None:
         problems.add("warmup.platform", f"must be os/arch[/variant] such as 'linux/amd64' or 'linux/arm64'; got {_show(platform)}")
         platform = None
     return WarmupSettings(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import runpy
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,3 +226,17 @@ def run_program(
         invokes=list(monitor.invokes),
         invoke_after=list(monitor.invoke_after),
     )
+
+
+def written_certs(rec: Recording, into: Path) -> dict[str, str]:
+    """Run the recorded certs Command's create script for real, into ``into`` instead of its certsDir.
+
+    Returns every file it wrote there (path relative to the folder -> content), the owner file included.
+    """
+    import subprocess
+
+    script = rec.named("kind-certs").inputs["create"]
+    first, rest = script.split("\n", 1)
+    assert first.startswith("dir="), first
+    subprocess.run(["sh", "-c", f"dir={shlex.quote(str(into))}\n{rest}"], check=True, capture_output=True)
+    return {str(p.relative_to(into)): p.read_text() for p in sorted(into.rglob("*")) if p.is_file()}

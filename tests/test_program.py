@@ -8,9 +8,9 @@ import pulumi
 import pytest
 import yaml
 
-from components import preflight
+from components import certsdir, preflight
 from components import settings as settings_module
-from harness import HEALTHY_PREFLIGHT, Recording, run_program
+from harness import HEALTHY_PREFLIGHT, Recording, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -197,14 +197,24 @@ def test_kind_config_patch_is_unversioned_config_path_only(dev):
     }
 
 
-def test_certs_command_writes_a_hosts_toml_per_mirror_into_the_mounted_folder(dev):
+def test_certs_command_writes_a_hosts_toml_per_mirror_into_the_mounted_folder(dev, tmp_path):
     script = dev.named("kind-certs").inputs["create"]
     mount = kind_config(dev)["nodes"][0]["extraMounts"][0]
-    assert f"dir={mount['hostPath']}" in script
+    assert script.startswith(f"dir={mount['hostPath']}\n")
+    written = written_certs(dev, tmp_path / "certs.d")
+    assert set(written) == {f"{host}/hosts.toml" for host in settings_module.DEFAULT_MIRRORS} | {certsdir.OWNER_FILE}
+    assert written[certsdir.OWNER_FILE] == "owner=kind-registry-cache/dev\n"
+    assert 'server = "https://registry-1.docker.io"' in written["docker.io/hosts.toml"]
+    assert '[host."http://kcr-dev-docker-io:5000"]' in written["docker.io/hosts.toml"]
+
+
+def test_certs_delete_names_exactly_the_written_hosts_and_the_folder_is_a_trigger(dev):
+    certs = dev.named("kind-certs")
     for host in settings_module.DEFAULT_MIRRORS:
-        assert f'"$dir"/{host}/hosts.toml' in script
-    assert 'server = "https://registry-1.docker.io"' in script
-    assert '[host."http://kcr-dev-docker-io:5000"]' in script
+        assert f"remove_host {host}\n" in certs.inputs["delete"]
+    assert "rm -r" not in certs.inputs["delete"] and "rm -r" not in certs.inputs["create"]
+    assert certs.inputs["update"] == certs.inputs["create"]
+    assert certs.inputs["triggers"] == [kind_config(dev)["nodes"][0]["extraMounts"][0]["hostPath"]]
 
 
 def test_kubeconfig_is_secret_and_never_logged(dev):
@@ -299,10 +309,10 @@ def test_custom_ttl_and_published_ports(custom):
     assert custom.outputs["mirrors"]["docker.io"]["hostPort"] == 5100
 
 
-def test_extra_mirror_gets_a_hosts_toml(custom):
-    script = custom.named("kind-certs").inputs["create"]
-    assert '"$dir"/registry.example.com/hosts.toml' in script
-    assert '"$dir"/gcr.io/hosts.toml' not in script
+def test_extra_mirror_gets_a_hosts_toml(custom, tmp_path):
+    written = written_certs(custom, tmp_path / "certs.d")
+    assert "registry.example.com/hosts.toml" in written
+    assert "gcr.io/hosts.toml" not in written
 
 
 def test_mirror_change_leaves_the_kind_config_unchanged(dev):
@@ -379,3 +389,37 @@ def test_caches_start_through_the_offline_aware_entrypoint(dev):
 
     for container in dev.of_type(CONTAINER):
         assert container.inputs["entrypoints"] == registry.entrypoint(), container.name
+
+
+def test_unknown_top_level_keys_are_refused_with_did_you_mean():
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", overrides={"clustr": {"workers": 2}, "certDir": "~/x"})
+    assert "kind-registry-cache:clustr: unknown key (did you mean 'cluster'?)" in str(info.value)
+    assert "kind-registry-cache:certDir: unknown key (did you mean 'certsDir'?)" in str(info.value)
+
+
+def test_an_existing_folder_not_created_by_this_stack_is_refused_before_anything(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("the user's")
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", overrides={"certsDir": str(foreign)})
+    assert f"kind-registry-cache:certsDir: {foreign} already exists and was not created by this stack" in str(info.value)
+    assert (foreign / "notes.txt").read_text() == "the user's"
+
+
+def test_a_certs_folder_this_stack_wrote_is_used_again(tmp_path, dev):
+    folder = tmp_path / "certs.d"
+    first = run_program("dev", overrides={"certsDir": str(folder)})
+    written_certs_in_place(first)
+    again = run_program("dev", overrides={"certsDir": str(folder)})
+    assert again.named("kind-certs").inputs["create"] == first.named("kind-certs").inputs["create"]
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("staging", overrides={"certsDir": str(folder)})
+    assert "belongs to another stack (kind-registry-cache/dev)" in str(info.value)
+
+
+def written_certs_in_place(rec: Recording) -> None:
+    import subprocess
+
+    subprocess.run(["sh", "-c", rec.named("kind-certs").inputs["create"]], check=True, capture_output=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import shlex
 import sys
+import tempfile
+from pathlib import Path
 import tomllib
 
 import pytest
@@ -13,7 +13,7 @@ import yaml
 from components import settings as settings_module
 from components import versions
 from components.warmup import Plan
-from harness import ROOT, Recording, Registered, run_program
+from harness import ROOT, Recording, Registered, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -81,12 +81,11 @@ def plan_of(rec: Recording) -> Plan:
 
 
 def hosts_toml(rec: Recording, host: str) -> dict:
-    """The hosts.toml the certs command writes for ``host``, parsed from the script."""
-    script = rec.named("kind-certs").inputs["create"]
-    pattern = r"printf '%s' ((?:'[^']*'|\\'|\"'\")+) > \"\$dir\"/" + re.escape(host) + r"/hosts\.toml\.tmp"
-    match = re.search(pattern, script)
-    assert match, f"no hosts.toml for {host} in the certs script"
-    return tomllib.loads(shlex.split(match[1])[0])
+    """The hosts.toml the recorded certs command writes for ``host`` (the script run for real)."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = written_certs(rec, Path(folder) / "certs.d")
+    assert f"{host}/hosts.toml" in written, f"no hosts.toml for {host} in the certs script"
+    return tomllib.loads(written[f"{host}/hosts.toml"])
 
 
 # --- warm-up -------------------------------------------------------------------------------------

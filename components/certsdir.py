@@ -1,0 +1,230 @@
+"""The certs folder on the host: which paths may be used, who owns one, and the scripts that write and remove it.
+
+This is the only place that decides what the program writes on the host or deletes there (no Pulumi here).
+
+Ownership by construction:
+
+- The folder is ours only when it holds :data:`OWNER_FILE` naming this stack (``owner=<project>/<stack>``).
+  The create script writes that file into a folder it has just made, and refuses a folder that exists
+  without it, or with another stack's: two stacks never share one certs folder.
+- The create/update script prints ``owned <host>`` for each ``<host>/hosts.toml`` it wrote; pulumi-command
+  keeps that stdout in the stack's state and hands it to the next update as ``PULUMI_COMMAND_STDOUT``
+  (pulumi-command 1.2 ``local.Command.update``/``delete`` docs), so an update removes exactly the files
+  an earlier run recorded, never a folder it only finds there.
+- The delete script lists the exact files of the last create/update (its text is stored in the state
+  with them). Files go with ``rm`` of that exact path, folders only with ``rmdir`` (which refuses a
+  non-empty folder); nothing is removed through a symbolic link and nothing with ``rm -r``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+
+from . import checks
+
+#: In the certs folder: ``owner=<project>/<stack>`` of the stack that created it.
+OWNER_FILE = ".kind-registry-cache-owner"
+#: The empty marker earlier versions wrote; accepted only in the stack's default folder.
+LEGACY_MARKER = ".managed-by-kind-registry-cache"
+
+#: Folders that hold the system and must never hold (or be) a certs folder. A path inside one of
+#: them, or any top-level folder (``/tmp``, ``/home``, ``/opt`` ...), is refused.
+SYSTEM_FOLDERS = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+    "/sys", "/usr", "/var", "/snap", "/System", "/Library", "/Applications", "/private", "/cores",
+)  # fmt: skip
+
+_HOST_DIR = re.compile(r"[a-z0-9][a-z0-9.:-]*", re.ASCII)
+
+
+def default_path(project: str, stack: str) -> str:
+    """The stack's own certs folder unless ``certsDir`` is set."""
+    return f"~/.{project}/{stack}/certs.d"
+
+
+def owner_line(owner: str) -> str:
+    """The content of :data:`OWNER_FILE` for ``<project>/<stack>``."""
+    return f"owner={owner}"
+
+
+def resolve(raw: object, home: str) -> tuple[str, str | None]:
+    """Expand ``~`` and check a ``certsDir`` value by its text alone; return (path, problem).
+
+    Refused: a relative path, ``.``/``..`` parts, ``/``, the home folder or any folder above it, a
+    top-level folder, and anything inside a system folder (:data:`SYSTEM_FOLDERS`).
+    """
+    fix = "set it to a folder of its own that does not exist yet, such as '~/.kind-registry-cache/<stack>/certs.d'"
+    if checks.text_problem(raw) is not None:
+        return "", f"must be a folder path without control characters; got {raw!r}; {fix}"
+    assert isinstance(raw, str)
+    text = raw
+    if text == "~" or text.startswith("~/"):
+        text = home + text[1:]
+    if not text.startswith("/"):
+        return "", f"must be an absolute path or start with '~/' (kind mounts it into nodes); got {raw!r}"
+    if any(part in (".", "..") for part in text.split("/")):
+        return "", f"must not contain '.' or '..' parts; got {raw!r}; {fix}"
+    path = PurePosixPath(text)
+    home_path = PurePosixPath(home)
+    if path == home_path or home_path.is_relative_to(path):
+        return "", f"is the home folder or a folder above it ({path}); the program deletes what it writes there on destroy: {fix}"
+    if len(path.parts) <= 2:
+        return "", f"is the top-level folder {path}; {fix}"
+    for system in SYSTEM_FOLDERS:
+        if path.is_relative_to(system):
+            return "", f"is inside the system folder {system} ({path}); {fix}"
+    return str(path), None
+
+
+def ownership_problem(path: str, owner: str, *, legacy_ok: bool = False) -> str | None:
+    """Why the existing ``path`` may not be used by ``owner``, or ``None``. Reads the file system only.
+
+    A folder that does not exist yet is fine (the create script makes it and writes the owner file).
+    :param legacy_ok: accept the empty marker earlier versions wrote (only for the stack's default folder).
+    """
+    fix = "set kind-registry-cache:certsDir to a folder that does not exist yet (the program creates it)"
+    if os.path.islink(path):
+        return f"{path} is a symbolic link; the program never writes or deletes through one: {fix}"
+    if not os.path.lexists(path):
+        return None
+    if not os.path.isdir(path):
+        return f"{path} exists and is not a folder: {fix}"
+    found = _read_owner(os.path.join(path, OWNER_FILE))
+    if found == owner_line(owner):
+        return None
+    if found is None and legacy_ok and _regular_file(os.path.join(path, LEGACY_MARKER)):
+        return None
+    if found is None:
+        return f"{path} already exists and was not created by this stack (it has no {OWNER_FILE} file): {fix}"
+    return f"{path} belongs to another stack ({found.removeprefix('owner=')}): {fix}"
+
+
+def _regular_file(path: str) -> bool:
+    return os.path.isfile(path) and not os.path.islink(path)
+
+
+def _read_owner(path: str) -> str | None:
+    if not _regular_file(path):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(512).strip()
+    except OSError:
+        return None
+
+
+def _hosts(files: Mapping[str, str]) -> list[str]:
+    hosts = sorted({path.split("/", 1)[0] for path in files})
+    for host in hosts:
+        if _HOST_DIR.fullmatch(host) is None or f"{host}/hosts.toml" not in files:
+            raise ValueError(f"not a certs.d entry: {host!r}")  # settings validate hosts; a bug otherwise
+    if set(files) != {f"{host}/hosts.toml" for host in hosts}:
+        raise ValueError("only <host>/hosts.toml files belong in certs.d")
+    return hosts
+
+
+_PRELUDE = r"""set -eu
+umask 022
+fail() { printf 'kind-registry-cache: %s\n' "$*" >&2; exit 1; }
+mine() { [ -f "$owner_file" ] && [ ! -L "$owner_file" ] && [ "$(cat "$owner_file")" = "$owner_line" ]; }
+# Remove <host>/hosts.toml and then its folder if that is empty: never through a symbolic link.
+remove_host() {
+  case "$1" in ''|.*|*[!a-z0-9.:-]*) return 0 ;; esac
+  d="$dir/$1"
+  if [ -L "$d" ] || [ ! -d "$d" ]; then return 0; fi
+  for f in "$d/hosts.toml" "$d/hosts.toml.tmp"; do
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f "$f"; fi
+  done
+  rmdir "$d" 2>/dev/null || printf 'kind-registry-cache: kept %s: it holds files this program did not write\n' "$d" >&2
+}
+"""
+
+
+def _header(certs_dir: str, owner: str) -> list[str]:
+    return [
+        f"dir={shlex.quote(certs_dir)}",
+        f'owner_file="$dir"/{OWNER_FILE}',
+        f"owner_line={shlex.quote(owner_line(owner))}",
+    ]
+
+
+def write_script(certs_dir: str, owner: str, files: Mapping[str, str], *, legacy_ok: bool = False) -> str:
+    """A POSIX sh script (create and update) that makes this stack's ``certs_dir`` hold exactly ``files``.
+
+    Files are replaced in place (written to a temporary name, renamed inside the same folder): the
+    folder is bind-mounted into every node, so replacing the folder would leave nodes looking at the
+    old one. Hosts recorded by the previous run (``PULUMI_COMMAND_STDOUT``) and no longer wanted are removed.
+
+    :param owner: ``<project>/<stack>``, written to and checked against :data:`OWNER_FILE`.
+    :param legacy_ok: adopt a folder holding only the marker earlier versions wrote.
+    """
+    hosts = _hosts(files)
+    lines = [*_header(certs_dir, owner), _PRELUDE.rstrip("\n")]
+    lines += [
+        'if [ -L "$dir" ]; then fail "$dir is a symbolic link; set certsDir to a folder of its own"; fi',
+        'if [ -e "$dir" ]; then',
+        '  [ -d "$dir" ] || fail "$dir exists and is not a folder; set certsDir to a folder that does not exist yet"',
+    ]
+    if legacy_ok:
+        lines += [
+            f'  if ! mine && [ ! -e "$owner_file" ] && [ -f "$dir"/{LEGACY_MARKER} ] && [ ! -L "$dir"/{LEGACY_MARKER} ]; then',
+            "    (set -C; printf '%s\\n' \"$owner_line\" > \"$owner_file\")",
+            f'    rm -f "$dir"/{LEGACY_MARKER}',
+            "  fi",
+        ]
+    lines += [
+        '  mine || fail "$dir was not created by this stack (no matching $owner_file); set certsDir to a folder that does not exist yet"',
+        "else",
+        '  mkdir -p "$dir"',
+        "  (set -C; printf '%s\\n' \"$owner_line\" > \"$owner_file\")",
+        "fi",
+        f"keep={shlex.quote(' ' + ' '.join(hosts) + ' ')}",
+        "printf '%s\\n' \"${PULUMI_COMMAND_STDOUT:-}\" | while read -r word host rest; do",
+        '  [ "$word" = owned ] || continue',
+        '  case "$keep" in *" $host "*) continue ;; esac',
+        '  remove_host "$host"',
+        "done",
+    ]
+    for host in hosts:
+        target = f'"$dir"/{shlex.quote(host)}'
+        lines += [
+            f"d={target}",
+            'if [ -L "$d" ]; then fail "$d is a symbolic link; remove it"; fi',
+            '[ -d "$d" ] || mkdir "$d"',
+            'if [ -L "$d/hosts.toml" ] || [ -L "$d/hosts.toml.tmp" ]; then fail "$d holds a symbolic link; remove it"; fi',
+            f"printf '%s' {shlex.quote(files[f'{host}/hosts.toml'])} > \"$d/hosts.toml.tmp\"",
+            'mv -f "$d/hosts.toml.tmp" "$d/hosts.toml"',
+            f"echo owned {shlex.quote(host)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def remove_script(certs_dir: str, owner: str, hosts: Sequence[str]) -> str:
+    """A POSIX sh script that removes what :func:`write_script` wrote for ``hosts``, and the folder if then empty.
+
+    It does nothing to a folder that is not this stack's, and keeps the folder (and its owner file,
+    so the stack can use it again) when anything it did not write is left in it.
+    """
+    lines = [*_header(certs_dir, owner), _PRELUDE.rstrip("\n")]
+    lines += [
+        'if [ -L "$dir" ] || [ ! -d "$dir" ]; then exit 0; fi',
+        'if ! mine; then echo "kind-registry-cache: left $dir alone: it is not this stack\'s" >&2; exit 0; fi',
+    ]
+    lines += [f"remove_host {shlex.quote(host)}" for host in sorted(hosts)]
+    lines += [
+        "left=",
+        'for p in "$dir"/* "$dir"/.[!.]* "$dir"/..?*; do',
+        '  if [ -e "$p" ] || [ -L "$p" ]; then [ "$p" = "$owner_file" ] || left="$left $p"; fi',
+        "done",
+        'if [ -z "$left" ]; then',
+        '  rm -f "$owner_file"',
+        '  rmdir "$dir"',
+        "else",
+        '  printf \'kind-registry-cache: kept %s: it holds files this program did not write:%s\\n\' "$dir" "$left" >&2',
+        "fi",
+    ]
+    return "\n".join(lines) + "\n"
