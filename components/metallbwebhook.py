@@ -13,7 +13,7 @@ created: this waits, with a bound, until a server-side dry-run create of the poo
 
 A dry run (``?dryRun=All``) goes through admission, webhooks included, and stores nothing. On stdin, one
 JSON object: ``kubeconfig`` (the cluster's, secret: read from stdin, never logged, never left in a file),
-``manifest`` (the IPAddressPool), ``timeout`` seconds. Uses only the standard library: the user's
+``manifest`` (the IPAddressPool), ``timeout`` and optionally ``poll`` seconds. Uses only the standard library: the user's
 machine has Python and the project's venv, not kubectl.
 """
 
@@ -260,7 +260,10 @@ def main(stdin: str) -> int:
         api = parse_kubeconfig(job["kubeconfig"])
         request = dry_run_request(api, job["manifest"])
         took = wait_for_webhook(
-            request, urllib_transport(ssl_context(api)), timeout=float(job.get("timeout", DEFAULT_TIMEOUT_SECONDS))
+            request,
+            urllib_transport(ssl_context(api)),
+            timeout=float(job.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
+            poll=float(job.get("poll", POLL_SECONDS)),
         )
     except WaitError as error:
         print(f"kind-registry-cache: {error}", file=sys.stderr)
