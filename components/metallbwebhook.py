@@ -244,7 +244,9 @@ def urllib_transport(context: ssl.SSLContext, timeout: float = REQUEST_TIMEOUT_S
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
 
     def send(request: Request) -> Response:
-        prepared = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method=request.method)
+        prepared = urllib.request.Request(
+            request.url, data=request.body, headers=dict(request.headers), method=request.method
+        )
         try:
             with opener.open(prepared, timeout=timeout) as answer:
                 return Response(answer.status, answer.read())

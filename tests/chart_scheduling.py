@@ -130,99 +130,140 @@ def _frr_tolerations(values: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _admission_jobs_on(values: Mapping[str, Any]) -> bool:
     hooks = _get(values, "controller", "admissionWebhooks") or {}
-    return bool(_get(hooks, "enabled") and _get(hooks, "patch", "enabled") and not _get(hooks, "certManager", "enabled"))
+    return bool(
+        _get(hooks, "enabled") and _get(hooks, "patch", "enabled") and not _get(hooks, "certManager", "enabled")
+    )
 
 
 WORKLOADS: tuple[Workload, ...] = (
     # --- Cilium ---
     Workload(
-        addon_values.CILIUM_CHART, "cilium (agent)", "DaemonSet",
-        lambda v: bool(_get(v, "agent")), lambda v: _list(v, "tolerations"), lambda v: _map(v, "nodeSelector"),
+        addon_values.CILIUM_CHART,
+        "cilium (agent)",
+        "DaemonSet",
+        lambda v: bool(_get(v, "agent")),
+        lambda v: _list(v, "tolerations"),
+        lambda v: _map(v, "nodeSelector"),
         everywhere=True,
     ),
     Workload(
         # envoy.enabled: ~ means on for new installs (separate Envoy DaemonSet since 1.16).
-        addon_values.CILIUM_CHART, "cilium-envoy", "DaemonSet",
+        addon_values.CILIUM_CHART,
+        "cilium-envoy",
+        "DaemonSet",
         lambda v: _get(v, "envoy", "enabled") is not False,
-        lambda v: _list(v, "envoy", "tolerations"), lambda v: _map(v, "envoy", "nodeSelector"),
+        lambda v: _list(v, "envoy", "tolerations"),
+        lambda v: _map(v, "envoy", "nodeSelector"),
         everywhere=True,
     ),
     Workload(
         # The chart always adds the agent-not-ready toleration, which kind never leaves on a node.
-        addon_values.CILIUM_CHART, "cilium-operator", "Deployment",
+        addon_values.CILIUM_CHART,
+        "cilium-operator",
+        "Deployment",
         lambda v: bool(_get(v, "operator", "enabled")),
-        lambda v: _list(v, "operator", "tolerations"), lambda v: _map(v, "operator", "nodeSelector"),
+        lambda v: _list(v, "operator", "tolerations"),
+        lambda v: _map(v, "operator", "nodeSelector"),
     ),
     Workload(
-        addon_values.CILIUM_CHART, "hubble-relay", "Deployment",
+        addon_values.CILIUM_CHART,
+        "hubble-relay",
+        "Deployment",
         lambda v: bool(_get(v, "hubble", "enabled") and _get(v, "hubble", "relay", "enabled")),
-        lambda v: _list(v, "hubble", "relay", "tolerations"), lambda v: _map(v, "hubble", "relay", "nodeSelector"),
+        lambda v: _list(v, "hubble", "relay", "tolerations"),
+        lambda v: _map(v, "hubble", "relay", "nodeSelector"),
     ),
     Workload(
-        addon_values.CILIUM_CHART, "hubble-ui", "Deployment",
+        addon_values.CILIUM_CHART,
+        "hubble-ui",
+        "Deployment",
         lambda v: bool(_get(v, "hubble", "enabled") and _get(v, "hubble", "ui", "enabled")),
-        lambda v: _list(v, "hubble", "ui", "tolerations"), lambda v: _map(v, "hubble", "ui", "nodeSelector"),
+        lambda v: _list(v, "hubble", "ui", "tolerations"),
+        lambda v: _map(v, "hubble", "ui", "nodeSelector"),
     ),
     Workload(
-        addon_values.CILIUM_CHART, "hubble-generate-certs", "Job",
+        addon_values.CILIUM_CHART,
+        "hubble-generate-certs",
+        "Job",
         lambda v: bool(_get(v, "hubble", "enabled") and _get(v, "hubble", "tls", "auto", "method") == "cronJob"),
-        lambda v: _list(v, "certgen", "tolerations"), lambda v: _map(v, "certgen", "nodeSelector"),
+        lambda v: _list(v, "certgen", "tolerations"),
+        lambda v: _map(v, "certgen", "nodeSelector"),
     ),
     # --- MetalLB ---
     Workload(
         # templates/controller.yaml: nodeSelector is kubernetes.io/os=linux plus controller.nodeSelector.
-        addon_values.METALLB_CHART, "metallb-controller", "Deployment",
+        addon_values.METALLB_CHART,
+        "metallb-controller",
+        "Deployment",
         lambda v: bool(_get(v, "controller", "enabled")),
-        lambda v: _list(v, "controller", "tolerations"), lambda v: {**_LINUX, **_map(v, "controller", "nodeSelector")},
+        lambda v: _list(v, "controller", "tolerations"),
+        lambda v: {**_LINUX, **_map(v, "controller", "nodeSelector")},
     ),
     Workload(
-        addon_values.METALLB_CHART, "metallb-speaker", "DaemonSet",
+        addon_values.METALLB_CHART,
+        "metallb-speaker",
+        "DaemonSet",
         lambda v: bool(_get(v, "speaker", "enabled")),
-        _metallb_speaker_tolerations, lambda v: {**_LINUX, **_map(v, "speaker", "nodeSelector")},
+        _metallb_speaker_tolerations,
+        lambda v: {**_LINUX, **_map(v, "speaker", "nodeSelector")},
         everywhere=True,
     ),
     Workload(
-        addon_values.METALLB_CHART, "frr-k8s", "DaemonSet",
+        addon_values.METALLB_CHART,
+        "frr-k8s",
+        "DaemonSet",
         lambda v: bool(_get(v, "frrk8s", "enabled") and not _get(v, "frrk8s", "external")),
-        _frr_tolerations, lambda v: {**_LINUX, **_map(v, "frr-k8s", "frrk8s", "nodeSelector")},
+        _frr_tolerations,
+        lambda v: {**_LINUX, **_map(v, "frr-k8s", "frrk8s", "nodeSelector")},
         everywhere=True,
     ),
     Workload(
-        addon_values.METALLB_CHART, "frr-k8s-statuscleaner", "Deployment",
+        addon_values.METALLB_CHART,
+        "frr-k8s-statuscleaner",
+        "Deployment",
         lambda v: bool(_get(v, "frrk8s", "enabled") and not _get(v, "frrk8s", "external")),
-        _frr_tolerations, lambda v: {**_LINUX, **_map(v, "frr-k8s", "frrk8s", "nodeSelector")},
+        _frr_tolerations,
+        lambda v: {**_LINUX, **_map(v, "frr-k8s", "frrk8s", "nodeSelector")},
     ),
     # --- ingress-nginx ---
     Workload(
-        addon_values.INGRESS_NGINX_CHART, "ingress-nginx-controller", "Deployment",
+        addon_values.INGRESS_NGINX_CHART,
+        "ingress-nginx-controller",
+        "Deployment",
         lambda v: _get(v, "controller", "kind") != "DaemonSet",
-        lambda v: _list(v, "controller", "tolerations"), lambda v: _map(v, "controller", "nodeSelector"),
+        lambda v: _list(v, "controller", "tolerations"),
+        lambda v: _map(v, "controller", "nodeSelector"),
     ),
     Workload(
-        addon_values.INGRESS_NGINX_CHART, "ingress-nginx-admission-create (pre-install hook)", "Job",
+        addon_values.INGRESS_NGINX_CHART,
+        "ingress-nginx-admission-create (pre-install hook)",
+        "Job",
         _admission_jobs_on,
         lambda v: _list(v, "controller", "admissionWebhooks", "patch", "tolerations"),
         lambda v: _map(v, "controller", "admissionWebhooks", "patch", "nodeSelector"),
     ),
     Workload(
-        addon_values.INGRESS_NGINX_CHART, "ingress-nginx-admission-patch (post-install hook)", "Job",
+        addon_values.INGRESS_NGINX_CHART,
+        "ingress-nginx-admission-patch (post-install hook)",
+        "Job",
         _admission_jobs_on,
         lambda v: _list(v, "controller", "admissionWebhooks", "patch", "tolerations"),
         lambda v: _map(v, "controller", "admissionWebhooks", "patch", "nodeSelector"),
     ),
     Workload(
-        addon_values.INGRESS_NGINX_CHART, "ingress-nginx-defaultbackend", "Deployment",
+        addon_values.INGRESS_NGINX_CHART,
+        "ingress-nginx-defaultbackend",
+        "Deployment",
         lambda v: bool(_get(v, "defaultBackend", "enabled")),
-        lambda v: _list(v, "defaultBackend", "tolerations"), lambda v: _map(v, "defaultBackend", "nodeSelector"),
+        lambda v: _list(v, "defaultBackend", "tolerations"),
+        lambda v: _map(v, "defaultBackend", "nodeSelector"),
     ),
 )
 
 
 def kind_nodes(cluster: ClusterSettings, *, ingress: bool) -> list[Node]:
     """The nodes kind creates, with kubeadm's and the kind config's labels and the taints kind leaves."""
-    config = kindconfig.kind_config(
-        cluster, addon_values.kind_options("/certs", cilium=True, ingress=ingress)
-    )
+    config = kindconfig.kind_config(cluster, addon_values.kind_options("/certs", cilium=True, ingress=ingress))
     single = len(config["nodes"]) == 1
     nodes = []
     for index, spec in enumerate(config["nodes"]):

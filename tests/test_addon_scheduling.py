@@ -34,7 +34,9 @@ EVERYTHING_ON = {"cilium": {"hubble": True}, "metallb": {"frr": True}}
 
 
 def _run(control_planes: int, workers: int, addons: dict) -> Recording:
-    return run_program("dev", overrides={"cluster": {"controlPlanes": control_planes, "workers": workers}, "addons": addons})
+    return run_program(
+        "dev", overrides={"cluster": {"controlPlanes": control_planes, "workers": workers}, "addons": addons}
+    )
 
 
 def _nodes(control_planes: int, workers: int) -> list[model.Node]:
@@ -59,21 +61,31 @@ def test_the_model_covers_every_workload_the_program_switches_on(topology):
     # Otherwise the test above could pass by not looking at relay, frr-k8s or the admission hooks.
     _, _, rec = topology
     workloads = {
-        name for release, chart in CHART_OF_RELEASE.items()
+        name
+        for release, chart in CHART_OF_RELEASE.items()
         for name in model.enabled_workloads(chart, rec.named(release).inputs["values"])
     }
     assert workloads == {
-        "cilium (agent)", "cilium-envoy", "cilium-operator", "hubble-relay",
-        "metallb-controller", "metallb-speaker", "frr-k8s", "frr-k8s-statuscleaner",
+        "cilium (agent)",
+        "cilium-envoy",
+        "cilium-operator",
+        "hubble-relay",
+        "metallb-controller",
+        "metallb-speaker",
+        "frr-k8s",
+        "frr-k8s-statuscleaner",
         "ingress-nginx-controller",
-        "ingress-nginx-admission-create (pre-install hook)", "ingress-nginx-admission-patch (post-install hook)",
+        "ingress-nginx-admission-create (pre-install hook)",
+        "ingress-nginx-admission-patch (post-install hook)",
     }
 
 
 def test_ingress_controller_runs_only_on_the_node_with_the_port_mappings(topology):
     control_planes, workers, rec = topology
     nodes = _nodes(control_planes, workers)
-    values = model.effective_values(addon_values.INGRESS_NGINX_CHART, rec.named("addons-ingress-nginx").inputs["values"])
+    values = model.effective_values(
+        addon_values.INGRESS_NGINX_CHART, rec.named("addons-ingress-nginx").inputs["values"]
+    )
     (controller,) = [w for w in model.WORKLOADS if w.name == "ingress-nginx-controller"]
     placed = [n.name for n in nodes if model.fits(n, controller.tolerations(values), controller.node_selector(values))]
     assert placed == [nodes[0].name], f"{control_planes}+{workers}"
@@ -97,10 +109,14 @@ def test_tolerations_are_added_only_when_every_node_is_a_tainted_control_plane(t
         pytest.param(1, 0, set(), id="1+0"),
         pytest.param(1, 2, set(), id="1+2"),
         pytest.param(
-            3, 0,
+            3,
+            0,
             {
-                "hubble-relay", "hubble-ui", "metallb-controller",
-                "ingress-nginx-admission-create (pre-install hook)", "ingress-nginx-admission-patch (post-install hook)",
+                "hubble-relay",
+                "hubble-ui",
+                "metallb-controller",
+                "ingress-nginx-admission-create (pre-install hook)",
+                "ingress-nginx-admission-patch (post-install hook)",
             },
             id="3+0",
         ),
@@ -143,12 +159,21 @@ def test_stack_tolerations_replace_ours_and_the_model_says_what_breaks():
         pytest.param(addon_values.CONTROL_PLANE_TOLERATION, model.CONTROL_PLANE_TAINT, True, id="ours"),
         pytest.param(  # ingress-nginx's own kind values: Equal with no value matches the empty value
             {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "effect": "NoSchedule"},
-            model.CONTROL_PLANE_TAINT, True, id="equal-empty",
+            model.CONTROL_PLANE_TAINT,
+            True,
+            id="equal-empty",
         ),
-        pytest.param({"key": "node-role.kubernetes.io/master", "operator": "Exists"}, model.CONTROL_PLANE_TAINT, False, id="old-key"),
+        pytest.param(
+            {"key": "node-role.kubernetes.io/master", "operator": "Exists"},
+            model.CONTROL_PLANE_TAINT,
+            False,
+            id="old-key",
+        ),
         pytest.param(
             {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoExecute"},
-            model.CONTROL_PLANE_TAINT, False, id="other-effect",
+            model.CONTROL_PLANE_TAINT,
+            False,
+            id="other-effect",
         ),
         pytest.param({"key": "", "operator": "Equal"}, model.CONTROL_PLANE_TAINT, False, id="empty-key-equal"),
     ],

@@ -37,7 +37,9 @@ NOT_READY = json.dumps(
 ADMITTED = json.dumps(POOL).encode()
 
 
-def kubeconfig(server: str, ca_pem: str | None, cert_pem: str | None, key_pem: str | None, token: str | None = None) -> str:
+def kubeconfig(
+    server: str, ca_pem: str | None, cert_pem: str | None, key_pem: str | None, token: str | None = None
+) -> str:
     """A kubeconfig shaped like `kind get kubeconfig` prints it."""
 
     def b64(text: str) -> str:
@@ -56,7 +58,10 @@ def kubeconfig(server: str, ca_pem: str | None, cert_pem: str | None, key_pem: s
             "apiVersion": "v1",
             "kind": "Config",
             "current-context": "kind-dev",
-            "clusters": [{"name": "other", "cluster": {"server": "https://10.0.0.1"}}, {"name": "kind-dev", "cluster": cluster}],
+            "clusters": [
+                {"name": "other", "cluster": {"server": "https://10.0.0.1"}},
+                {"name": "kind-dev", "cluster": cluster},
+            ],
             "contexts": [{"name": "kind-dev", "context": {"cluster": "kind-dev", "user": "kind-dev"}}],
             "users": [{"name": "kind-dev", "user": user}],
         }
@@ -163,7 +168,9 @@ def test_classify(status, body, verdict):
 
 def test_the_wait_ends_when_the_webhook_admits_the_pool():
     clock = FakeClock()
-    transport = scripted(OSError("connection refused"), Response(500, NOT_READY), Response(500, NOT_READY), Response(201, ADMITTED))
+    transport = scripted(
+        OSError("connection refused"), Response(500, NOT_READY), Response(500, NOT_READY), Response(201, ADMITTED)
+    )
     took = metallbwebhook.wait_for_webhook(
         Request("POST", "https://x", b"{}", {}), transport, timeout=60, poll=2, clock=clock, sleep=clock.sleep
     )
@@ -269,7 +276,12 @@ def _run_module(stdin: str, timeout: float = 30) -> subprocess.CompletedProcess:
     # Exactly what the Command resource runs: the program's interpreter, from the project root.
     return subprocess.run(
         [sys.executable, "-m", "components.metallbwebhook"],
-        input=stdin, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        input=stdin,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         env={**os.environ, "HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"},
     )
 
@@ -282,7 +294,10 @@ def test_module_waits_over_tls_with_the_client_certificate_until_admitted(api_se
     assert "admitted the IPAddressPool" in result.stdout
     assert len(api_server.requests) == 3
     path, client, body = api_server.requests[-1]
-    assert path == "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools?dryRun=All&fieldManager=kind-registry-cache"
+    assert (
+        path
+        == "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools?dryRun=All&fieldManager=kind-registry-cache"
+    )
     assert client == "kubernetes-admin"
     assert body == POOL
     key = yaml.safe_load(config)["users"][0]["user"]["client-key-data"]
@@ -295,7 +310,9 @@ def test_module_fails_with_a_message_naming_the_metallb_webhook(api_server, clie
     config = client_kubeconfig.replace("https://127.0.0.1:0", api_server.url)
     result = _run_module(json.dumps({"kubeconfig": config, "manifest": POOL, "timeout": 1, "poll": 0.2}))
     assert result.returncode == 1
-    assert result.stderr.startswith("kind-registry-cache: MetalLB's validating webhook ipaddresspoolvalidationwebhook.metallb.io")
+    assert result.stderr.startswith(
+        "kind-registry-cache: MetalLB's validating webhook ipaddresspoolvalidationwebhook.metallb.io"
+    )
     assert "within 1 s" in result.stderr
     assert "PRIVATE KEY" not in result.stderr and "client-key-data" not in result.stderr
     assert len(api_server.requests) >= 2, "it retried before giving up"
