@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
+import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from . import addon_values, kindconfig
+from . import addon_values, kindconfig, metallbwebhook
 from .addon_settings import AddonSettings
 from .settings import ClusterSettings
 
@@ -16,6 +21,9 @@ TOKEN = "kind-registry-cache:index:ClusterAddons"
 
 #: Per release: a cold cache pulls every image from upstream while Helm waits for the pods.
 RELEASE_TIMEOUT_SECONDS = 600
+
+#: The project root: ``python -m components.metallbwebhook`` runs from here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -48,6 +56,7 @@ class ClusterAddons(pulumi.ComponentResource):
         settings = args.settings
         self._name = name
         self._cluster_resource = args.cluster_resource
+        self._cluster = args.cluster
         self._wait_for = list(args.wait_for)
         releases: dict[str, k8s.helm.v3.Release] = {}
         metallb_range: str | None = None
@@ -71,7 +80,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 chart.version,
                 chart.repository,
                 addon_values.CILIUM_NAMESPACE,
-                addon_values.merge_values(
+                self._values(
+                    addon_values.CILIUM_CHART,
                     addon_values.cilium_values(kindconfig.api_server_endpoint(args.cluster), hubble=chart.hubble),
                     chart.values,
                 ),
@@ -93,13 +103,15 @@ class ClusterAddons(pulumi.ComponentResource):
                 chart.version,
                 chart.repository,
                 namespace.metadata.name,
-                addon_values.merge_values(addon_values.metallb_values(frr=chart.frr), chart.values),
+                self._values(addon_values.METALLB_CHART, addon_values.metallb_values(frr=chart.frr), chart.values),
                 depends_on=cilium,
             )
             releases[addon_values.METALLB_CHART] = release
-            # The release waits for the controller, which serves the webhook validating these objects.
-            pool = self._custom_resource("metallb-pool", addon_values.ip_address_pool(chart.range), [release])
-            self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, pool])
+            # The release's readiness does not cover the webhook that validates these objects: wait for it.
+            pool_manifest = addon_values.ip_address_pool(chart.range)
+            webhook = self._metallb_webhook_wait(args.kubeconfig, pool_manifest, release)
+            pool = self._custom_resource("metallb-pool", pool_manifest, [release, webhook])
+            self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, webhook, pool])
             metallb_range = str(chart.range)
 
         if settings.ingress_nginx.enabled:
@@ -111,7 +123,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 chart.version,
                 chart.repository,
                 namespace.metadata.name,
-                addon_values.merge_values(addon_values.ingress_nginx_values(), chart.values),
+                self._values(addon_values.INGRESS_NGINX_CHART, addon_values.ingress_nginx_values(), chart.values),
                 depends_on=cilium,
             )
             releases[addon_values.INGRESS_NGINX_CHART] = release
@@ -123,6 +135,36 @@ class ClusterAddons(pulumi.ComponentResource):
         self.chart_versions = pulumi.Output.all(**versions) if versions else pulumi.Output.from_input({})
         self.register_outputs(
             {"metallbRange": self.metallb_range, "ingressUrl": self.ingress_url, "chartVersions": self.chart_versions}
+        )
+
+    def _values(self, chart: str, ours: dict, theirs: dict) -> dict:
+        # Ours, then what the topology needs (tolerations when every node is a tainted control plane),
+        # then the stack's values over both.
+        scheduling = addon_values.scheduling_values(chart, self._cluster)
+        return addon_values.merge_values(addon_values.merge_values(ours, scheduling), theirs)
+
+    def _metallb_webhook_wait(
+        self, kubeconfig: pulumi.Input[str], pool: dict, release: k8s.helm.v3.Release
+    ) -> command.local.Command:
+        # The program's own interpreter (it has the project's packages; no kubectl needed) dry-runs the
+        # pool until MetalLB's webhook admits it. The kubeconfig goes in on stdin, a secret input.
+        # A new cluster brings a new kubeconfig and a changed pool a new manifest: either changes
+        # stdin, which runs the wait again before the pool is touched.
+        stdin = pulumi.Output.secret(
+            pulumi.Output.from_input(kubeconfig).apply(
+                lambda text: json.dumps(
+                    {"kubeconfig": text, "manifest": pool, "timeout": metallbwebhook.DEFAULT_TIMEOUT_SECONDS}
+                )
+            )
+        )
+        return command.local.Command(
+            f"{self._name}-metallb-webhook",
+            create=f"{shlex.quote(sys.executable)} -m components.metallbwebhook",
+            stdin=stdin,
+            dir=str(PROJECT_ROOT),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[release], deleted_with=self._cluster_resource
+            ),
         )
 
     def _options(self, depends_on: list[pulumi.Resource]) -> pulumi.ResourceOptions:

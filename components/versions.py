@@ -18,6 +18,13 @@ MIN_KIND_VERSION = (0, 27, 0)
 # through the caches before the nodes ask. Images carry the chart's own tags for that version.
 
 # Cilium: agent, operator and the separate Envoy DaemonSet (https://helm.cilium.io/).
+# Default tolerations (cilium/cilium install/kubernetes/cilium/values.yaml(.tmpl); the 1.20 tree, read from
+# a stored snapshot because the whole mirror is too large to fetch): agent `tolerations: [{operator: Exists}]`,
+# envoy `envoy.tolerations: [{operator: Exists}]` (both tolerate every taint); operator
+# `operator.tolerations`: control-plane, master, not-ready, cloudprovider uninitialized (all Exists, any
+# effect; the agent-not-ready toleration is always added); `hubble.relay.tolerations: []`,
+# `hubble.ui.tolerations: []`, `certgen.tolerations: []` (certgen runs only with hubble.tls.auto.method=cronJob;
+# the default is helm). Relay and UI are off by default; relay needs a cilium agent on its node (podAffinity).
 CILIUM_CHART = "1.20.0"
 CILIUM_REPOSITORY = "https://helm.cilium.io/"
 CILIUM_IMAGES = (
@@ -32,6 +39,12 @@ CILIUM_IMAGES = (
 CILIUM_HUBBLE_IMAGES = ("quay.io/cilium/hubble-relay:v1.20.0",)
 
 # MetalLB: controller and speaker; the frr-k8s subchart only when FRR (BGP) is asked for.
+# Default tolerations (metallb/metallb v0.16.1 charts/metallb/values.yaml and templates/): controller
+# `controller.tolerations: []`, nodeSelector kubernetes.io/os=linux (templates/controller.yaml); speaker
+# `speaker.tolerateMaster: true`, which templates/speaker.yaml renders as master and control-plane
+# NoSchedule tolerations, plus `speaker.tolerations: []`. The frr-k8s 0.0.25 subchart (charts/frr-k8s-0.0.25.tgz):
+# `frrk8s.tolerateMaster: true` renders the same two tolerations on its DaemonSet (templates/controller.yaml)
+# and its status-cleaner Deployment (templates/status-cleaner.yaml). No Jobs or hooks.
 METALLB_CHART = "0.16.1"
 METALLB_REPOSITORY = "https://metallb.github.io/metallb"
 METALLB_IMAGES = (
@@ -44,6 +57,12 @@ METALLB_FRR_IMAGES = (
 )
 
 # ingress-nginx 4.15.1 (controller v1.15.1, March 2026) is the last release: the project is retired.
+# Default tolerations (kubernetes/ingress-nginx helm-chart-4.15.1 charts/ingress-nginx/values.yaml and
+# templates/): `controller.tolerations: []` (nodeSelector kubernetes.io/os=linux);
+# `controller.admissionWebhooks.patch.tolerations: []` for both admission Jobs, job-createSecret.yaml
+# (helm.sh/hook pre-install,pre-upgrade) and job-patchWebhook.yaml (post-install,post-upgrade), which run
+# while admissionWebhooks.enabled and patch.enabled (both default true) and certManager is off;
+# `defaultBackend.enabled: false` (its `tolerations: []`).
 INGRESS_NGINX_CHART = "4.15.1"
 INGRESS_NGINX_REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
 INGRESS_NGINX_IMAGES = (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pulumi
 import pytest
 import yaml
@@ -345,3 +348,39 @@ def test_addon_problems_are_reported_with_the_other_settings():
     assert "cluster.workers" in str(info.value)
     assert "addons.cilium.values.kubeProxyReplacement" in str(info.value)
     assert "2 problems" in str(info.value)
+
+
+# --- MetalLB's webhook wait -----------------------------------------------------------------------
+
+COMMAND = "command:local:Command"
+
+
+def test_metallb_pool_and_l2_wait_for_the_webhook_wait(all_on):
+    wait = all_on.named("addons-metallb-webhook")
+    assert "addons-metallb" in depends_on(all_on, wait), wait.name
+    for name in ("addons-metallb-pool", "addons-metallb-l2"):
+        assert "addons-metallb-webhook" in depends_on(all_on, all_on.named(name)), name
+
+
+def test_metallb_webhook_wait_runs_the_programs_python_with_the_secret_kubeconfig_on_stdin(all_on):
+    wait = all_on.named("addons-metallb-webhook")
+    assert wait.type == COMMAND
+    assert wait.inputs["create"].endswith(" -m components.metallbwebhook"), wait.name
+    assert wait.inputs["create"].startswith(sys.executable), wait.name
+    assert wait.secret_inputs == {"stdin"}, wait.name
+    job = json.loads(wait.inputs["stdin"])
+    assert job["kubeconfig"].startswith("apiVersion: v1"), wait.name
+    (pool,) = all_on.of_type(POOL)
+    assert job["manifest"]["spec"] == pool.inputs["spec"], wait.name
+    assert job["manifest"]["kind"] == "IPAddressPool", wait.name
+    assert "environment" not in wait.inputs, wait.name
+
+
+def test_metallb_webhook_wait_is_a_child_that_goes_with_the_cluster(all_on):
+    wait = all_on.named("addons-metallb-webhook")
+    assert wait.parent == all_on.named("addons").urn, wait.name
+    assert wait.deleted_with == all_on.named("kind-cluster").urn, wait.name
+
+
+def test_no_webhook_wait_without_metallb(cilium_only):
+    assert [r.name for r in cilium_only.of_type(COMMAND) if r.name.startswith("addons-")] == []
