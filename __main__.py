@@ -16,6 +16,8 @@ settings = stack_config.settings
 addons = stack_config.addons
 owner = settings.owner
 decision = prerequisites.check(stack_config)
+# The Gateway's mode (MetalLB address or published node ports) follows from the Docker engine the checks saw.
+gateway_plan = prerequisites.gateway_plan(stack_config, decision)
 
 # The engine the Docker CLI uses: docker.host from stack config, DOCKER_HOST, or the current context.
 engine = pulumi.ResourceOptions(providers=[docker.Provider("docker", host=decision.docker_host)])
@@ -65,6 +67,7 @@ cluster_addons = ClusterAddons(
         kubeconfig=cluster.kubeconfig,
         cluster_resource=cluster.resource,
         wait_for=warm_caches,
+        gateway=gateway_plan,
     ),
 )
 
@@ -88,3 +91,5 @@ pulumi.export("networkSubnet", network.subnet)
 pulumi.export("metallbRange", cluster_addons.metallb_range)
 pulumi.export("ingressUrl", cluster_addons.ingress_url)
 pulumi.export("chartVersions", cluster_addons.chart_versions)
+pulumi.export("gatewayUrl", cluster_addons.gateway_url)
+pulumi.export("gatewayClass", cluster_addons.gateway_class)

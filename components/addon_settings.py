@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import addon_values, checks, versions
+from . import addon_values, checks, gateway, versions
 from .addon_values import PoolRange
+from .gateway import GatewayApiSettings
 from .settings import SettingsError, _boolean, _Problems, _show
 
-ADDON_KEYS = ("cilium", "metallb", "ingressNginx")
+ADDON_KEYS = ("cilium", "metallb", "ingressNginx", "gatewayApi")
 CILIUM_KEYS = ("enabled", "version", "repository", "hubble", "values")
 METALLB_KEYS = ("enabled", "version", "repository", "range", "frr", "values")
 INGRESS_NGINX_KEYS = ("enabled", "version", "repository", "values")
@@ -66,6 +67,8 @@ class AddonSettings:
     cilium: CiliumSettings = field(default_factory=CiliumSettings)
     metallb: MetalLBSettings = field(default_factory=MetalLBSettings)
     ingress_nginx: IngressNginxSettings = field(default_factory=IngressNginxSettings)
+    #: Gateway API CRDs before Cilium, Cilium's Gateway controller, one shared Gateway (components/gateway.py).
+    gateway_api: GatewayApiSettings = field(default_factory=GatewayApiSettings)
 
     @property
     def any_enabled(self) -> bool:
@@ -84,9 +87,17 @@ def parse(raw: Any, *, subnet: ipaddress.IPv4Network | None) -> AddonSettings:
     cilium = _parse_cilium(problems, value.get("cilium"))
     metallb = _parse_metallb(problems, value.get("metallb"), subnet)
     ingress = _parse_ingress_nginx(problems, value.get("ingressNginx"))
+    gateway_api = gateway.parse_settings(problems, value.get("gatewayApi"))
+    gateway.cross_check(
+        problems,
+        gateway_api,
+        cilium_enabled=cilium.enabled,
+        cilium_values=cilium.values,
+        metallb_enabled=metallb.enabled,
+    )
     if problems.items:
         raise SettingsError(problems.items)
-    return AddonSettings(cilium=cilium, metallb=metallb, ingress_nginx=ingress)
+    return AddonSettings(cilium=cilium, metallb=metallb, ingress_nginx=ingress, gateway_api=gateway_api)
 
 
 def _parse_cilium(problems: _Problems, raw: Any) -> CiliumSettings:

@@ -13,8 +13,9 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from . import addon_values, kindconfig, metallbwebhook
+from . import addon_values, gateway, kindconfig, metallbwebhook
 from .addon_settings import AddonSettings
+from .gateway import GatewayPlan
 from .settings import ClusterSettings
 
 TOKEN = "kind-registry-cache:index:ClusterAddons"
@@ -39,6 +40,8 @@ class ClusterAddonsArgs:
     cluster_resource: pulumi.Resource
     #: What the Helm releases wait for besides the cluster (the cache warm-up, so pods find their images cached).
     wait_for: Sequence[pulumi.Resource] = ()
+    #: The shared Gateway's mode, ports and URL (``prerequisites.gateway_plan``); ``None`` without the Gateway.
+    gateway: GatewayPlan | None = None
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -50,6 +53,10 @@ class ClusterAddons(pulumi.ComponentResource):
     """Where the host reaches ingress-nginx, or ``None`` without it or without a port mapping for it."""
     chart_versions: pulumi.Output[dict]
     """Chart name -> the chart version Helm installed."""
+    gateway_url: pulumi.Output[str | None]
+    """Where the host reaches the shared Gateway, or ``None`` without it."""
+    gateway_class: pulumi.Output[str | None]
+    """The GatewayClass of Cilium's Gateway controller, or ``None`` without the Gateway."""
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
@@ -60,6 +67,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self._wait_for = list(args.wait_for)
         releases: dict[str, k8s.helm.v3.Release] = {}
         metallb_range: str | None = None
+        metallb_objects: list[pulumi.Resource] = []
         ingress_url: str | None = None
 
         if settings.any_enabled:
@@ -71,21 +79,26 @@ class ClusterAddons(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, deleted_with=args.cluster_resource),
             )
 
+        # Gateway API: the CRDs go in before Cilium, whose operator starts its Gateway controller only when
+        # they exist (Cilium 1.20 docs, Gateway API prerequisites).
+        gateway_crds: list[pulumi.Resource] = []
+        if args.gateway is not None:
+            gateway_crds = self._gateway_api_crds(settings.gateway_api.version)
+
         cilium: list[pulumi.Resource] = []
         if settings.cilium.enabled:
             chart = settings.cilium
+            ours = addon_values.cilium_values(kindconfig.api_server_endpoint(args.cluster), hubble=chart.hubble)
+            if args.gateway is not None:
+                ours = addon_values.merge_values(ours, gateway.cilium_values(args.gateway.mode))
             release = self._release(
                 "cilium",
                 addon_values.CILIUM_CHART,
                 chart.version,
                 chart.repository,
                 addon_values.CILIUM_NAMESPACE,
-                self._values(
-                    addon_values.CILIUM_CHART,
-                    addon_values.cilium_values(kindconfig.api_server_endpoint(args.cluster), hubble=chart.hubble),
-                    chart.values,
-                ),
-                depends_on=[],
+                self._values(addon_values.CILIUM_CHART, ours, chart.values),
+                depends_on=gateway_crds,
             )
             releases[addon_values.CILIUM_CHART] = release
             # Pods other than host-network ones only start once the CNI runs.
@@ -111,7 +124,8 @@ class ClusterAddons(pulumi.ComponentResource):
             pool_manifest = addon_values.ip_address_pool(chart.range)
             webhook = self._metallb_webhook_wait(args.kubeconfig, pool_manifest, release)
             pool = self._custom_resource("metallb-pool", pool_manifest, [release, webhook])
-            self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, webhook, pool])
+            l2 = self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, webhook, pool])
+            metallb_objects = [pool, l2]
             metallb_range = str(chart.range)
 
         if settings.ingress_nginx.enabled:
@@ -129,12 +143,26 @@ class ClusterAddons(pulumi.ComponentResource):
             releases[addon_values.INGRESS_NGINX_CHART] = release
             ingress_url = addon_values.ingress_url(args.cluster.port_mappings)
 
+        gateway_url: str | None = None
+        if args.gateway is not None:
+            # Cilium's chart creates the GatewayClass; the Gateway's address comes from MetalLB's pool.
+            self._shared_gateway(args.gateway, [*cilium, *gateway_crds, *metallb_objects])
+            gateway_url = args.gateway.url
+
         self.metallb_range = pulumi.Output.from_input(metallb_range)
+        self.gateway_url = pulumi.Output.from_input(gateway_url)
+        self.gateway_class = pulumi.Output.from_input(gateway.GATEWAY_CLASS if args.gateway is not None else None)
         self.ingress_url = pulumi.Output.from_input(ingress_url)
         versions = {chart: release.status.apply(lambda status: status.version) for chart, release in releases.items()}
         self.chart_versions = pulumi.Output.all(**versions) if versions else pulumi.Output.from_input({})
         self.register_outputs(
-            {"metallbRange": self.metallb_range, "ingressUrl": self.ingress_url, "chartVersions": self.chart_versions}
+            {
+                "metallbRange": self.metallb_range,
+                "ingressUrl": self.ingress_url,
+                "chartVersions": self.chart_versions,
+                "gatewayUrl": self.gateway_url,
+                "gatewayClass": self.gateway_class,
+            }
         )
 
     def _values(self, chart: str, ours: dict, theirs: dict) -> dict:
@@ -225,3 +253,37 @@ class ClusterAddons(pulumi.ComponentResource):
             spec=manifest["spec"],
             opts=self._options(depends_on),
         )
+
+    def _gateway_api_crds(self, version: str) -> list[pulumi.Resource]:
+        """The vendored standard channel, sha256-checked (``gateway.crd_files``), one resource per object.
+
+        pulumi-kubernetes applies server-side by default, so the large CRDs (httproutes is 420 KB) do not hit
+        the 256 KiB last-applied annotation limit of client-side ``kubectl apply``.
+        """
+        created: list[pulumi.Resource] = []
+        for manifest in gateway.crd_objects(version):
+            kind, metadata = manifest["kind"], manifest["metadata"]
+            opts = self._options(list(created) if kind != "CustomResourceDefinition" else [])
+            role = f"gateway-api-{metadata['name'].split('.')[0]}"
+            if kind == "CustomResourceDefinition":
+                resource: pulumi.Resource = k8s.apiextensions.v1.CustomResourceDefinition(
+                    f"{self._name}-{role}", metadata=metadata, spec=manifest["spec"], opts=opts
+                )
+            elif kind == "ValidatingAdmissionPolicy":
+                resource = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                    f"{self._name}-{role}-policy", metadata=metadata, spec=manifest["spec"], opts=opts
+                )
+            elif kind == "ValidatingAdmissionPolicyBinding":
+                resource = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                    f"{self._name}-{role}-binding", metadata=metadata, spec=manifest["spec"], opts=opts
+                )
+            else:
+                raise ValueError(f"unexpected {kind} in the vendored Gateway API {version} files")
+            created.append(resource)
+        return created
+
+    def _shared_gateway(self, plan: GatewayPlan, depends_on: list[pulumi.Resource]) -> None:
+        namespace = gateway.namespace_manifest()
+        ns = self._namespace("gateway", namespace["metadata"]["name"], {})
+        manifest = gateway.gateway_manifest(plan)
+        self._custom_resource("gateway", manifest, [*depends_on, ns])

@@ -30,6 +30,8 @@ else
   exit 0
 fi
 echo "context_host=$(docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null)"
+echo "host_os=$(uname -s 2>/dev/null)"
+echo "engine_os=$(docker info --format '{{.OperatingSystem}}' 2>/dev/null | tr '\n' ' ')"
 docker network ls -q | while read -r id; do
   echo "network=$(docker network inspect --format '{{json .}}' "$id" 2>/dev/null)"
 done
@@ -65,6 +67,10 @@ class Report:
     docker_error: str = ""
     context_host: str = ""
     networks: tuple[DockerNetwork, ...] = ()
+    #: ``uname -s`` of this machine (``Linux``, ``Darwin``, ``MINGW64_NT-...``).
+    host_os: str = ""
+    #: ``docker info``'s OperatingSystem: ``Docker Desktop`` for Docker Desktop, the VM's distribution for Colima.
+    engine_os: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ class Decision:
     adopt_network: bool
     docker_host: str | None
     notes: tuple[str, ...] = ()
+    #: Whether this machine can reach container addresses on the kind network (MetalLB addresses included).
+    kind_network_routable: bool = False
+    #: The engine as the checks saw it, for messages (``Docker Engine on Linux at unix:///var/run/docker.sock``).
+    engine: str = ""
 
 
 def parse(stdout: str) -> Report:
@@ -96,6 +106,8 @@ def parse(stdout: str) -> Report:
         docker_error=values.get("docker_error", ""),
         context_host=values.get("context_host", ""),
         networks=tuple(networks),
+        host_os=values.get("host_os", ""),
+        engine_os=values.get("engine_os", ""),
     )
 
 
@@ -164,7 +176,34 @@ def check(
 
     adopt, notes = _network_decision(report, network, owner)
     host = configured_host or (None if env_host else (report.context_host or None))
-    return Decision(adopt_network=adopt, docker_host=host, notes=notes)
+    routable, engine = kind_network_routable(report, configured_host or env_host or report.context_host)
+    return Decision(
+        adopt_network=adopt, docker_host=host, notes=notes, kind_network_routable=routable, engine=engine
+    )
+
+
+#: Socket folders of engines that run in a VM even on Linux (Colima, Lima, Rancher Desktop, Docker Desktop).
+_VM_SOCKET_MARKERS = ("/.colima/", "/.lima/", "/.rd/", "/.docker/desktop/")
+
+
+def kind_network_routable(report: Report, docker_host: str) -> tuple[bool, str]:
+    """Whether this machine reaches the kind network's container addresses directly, and the engine described.
+
+    Only a Docker Engine running on this Linux machine puts its bridge networks on this machine's routing
+    table. Docker Desktop (macOS, Windows, Linux), Colima and Lima run the engine in a VM, and a ``tcp://`` or
+    ``ssh://`` engine runs elsewhere: their container addresses are not reachable from here, only published ports.
+
+    :param docker_host: the engine's address as used (``unix://...``; empty for the default socket).
+    """
+    where = docker_host or "unix:///var/run/docker.sock"
+    engine = f"{report.engine_os.strip() or 'Docker'} at {where}, this machine {report.host_os or 'unknown'}"
+    if report.host_os != "Linux":
+        return False, engine
+    if "docker desktop" in report.engine_os.lower():
+        return False, engine
+    if not where.startswith("unix://") or any(marker in where for marker in _VM_SOCKET_MARKERS):
+        return False, engine
+    return True, engine
 
 
 def _network_decision(report: Report, network: NetworkSettings, owner: str) -> tuple[bool, tuple[str, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_command as command
 
-from . import preflight
+from . import gateway, preflight
 from .config import StackConfig
 
 
@@ -28,3 +28,29 @@ def check(config: StackConfig) -> preflight.Decision:
     for note in decision.notes:
         pulumi.log.info(note)
     return decision
+
+
+def gateway_plan(config: StackConfig, decision: preflight.Decision) -> gateway.GatewayPlan | None:
+    """How the shared Gateway is exposed on this machine (``None`` without it); ``pulumi.RunError`` with the fix
+    when the host could not reach it. Runs before any resource, like the checks above."""
+    addons = config.addons
+    if not addons.gateway_api.enabled:
+        return None
+    mode, reason = gateway.resolve_mode(
+        addons.gateway_api,
+        metallb_enabled=addons.metallb.enabled,
+        kind_network_routable=decision.kind_network_routable,
+        engine=decision.engine,
+    )
+    try:
+        found = gateway.plan(
+            addons.gateway_api,
+            mode=mode,
+            reason=reason,
+            metallb_last_address=addons.metallb.range.end if addons.metallb.range else None,
+            port_mappings=config.settings.cluster.port_mappings,
+        )
+    except gateway.GatewayError as error:
+        raise pulumi.RunError(str(error)) from None
+    pulumi.log.info(f"Gateway API: {found.mode} ({found.reason}); from this machine: {found.url}")
+    return found

@@ -69,3 +69,9 @@ INGRESS_NGINX_IMAGES = (
     "registry.k8s.io/ingress-nginx/controller:v1.15.1",
     "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9",
 )
+
+# Gateway API release whose CRDs are installed with addons.gatewayApi: the one Cilium v1.20.0 is conformant with
+# (kubernetes-sigs/gateway-api conformance/reports/v1.6/cilium/standard-v1.20.0-default-report.yaml). Vendored,
+# sha256-checked, in components/vendor/gateway-api/. Cilium's Gateway runs in the cilium-envoy DaemonSet
+# (CILIUM_IMAGES): Gateway mode pulls no other image.
+GATEWAY_API_VERSION = "v1.6.1"

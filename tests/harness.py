@@ -32,6 +32,8 @@ HEALTHY_PREFLIGHT = "\n".join(
         "kind=kind v0.32.0 go1.24.2 linux/amd64",
         "docker=28.2.2",
         "context_host=unix:///var/run/docker.sock",
+        "host_os=Linux",
+        "engine_os=Debian GNU/Linux 13 (trixie)",
         'network={"Name":"bridge","IPAM":{"Config":[{"Subnet":"172.17.0.0/16"}]},"Labels":{},"Containers":{}}',
     ]
 )

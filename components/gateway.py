@@ -1,0 +1,383 @@
+"""Gateway API through Cilium: the setting, the vendored CRDs, Cilium's values and the shared Gateway (no Pulumi here).
+
+Facts from the pinned upstream sources this module relies on:
+
+- Cilium v1.20.0 passes the Gateway API conformance suite at **v1.6.1** (kubernetes-sigs/gateway-api,
+  ``conformance/reports/v1.6/cilium/standard-v1.20.0-default-report.yaml``: ``gatewayAPIVersion: v1.6.1``,
+  ``implementation.version: v1.20.0``; supported features include ``GatewayInfrastructurePropagation``).
+- Cilium's Gateway API prerequisites (``Documentation/network/servicemesh/gateway-api/installation.rst``):
+  ``kubeProxyReplacement=true``, ``l7Proxy=true`` (the default), the Gateway API CRDs installed *before* Cilium
+  (the operator starts its Gateway controller only if they exist when it starts), then ``gatewayAPI.enabled=true``.
+  From Gateway API v1.5 on, TLSRoute is in the standard channel; in v1.6.1 ``config/crd/standard/`` also holds
+  TCPRoute, UDPRoute and ListenerSet, so nothing comes from the experimental channel.
+- Chart 1.20 values: ``gatewayAPI.gatewayClass.create`` is ``"auto"`` (create the ``cilium`` GatewayClass, controller
+  ``io.cilium/gateway-controller``, when the GatewayClass CRD exists), ``"true"`` or ``"false"``;
+  ``gatewayAPI.hostNetwork.enabled`` (default false) exposes the Envoy listeners on the nodes' host network
+  instead of a LoadBalancer Service; an empty ``hostNetwork.nodes.matchLabels`` means every node.
+- Host network mode (``Documentation/network/servicemesh/gateway-api/host-network-mode.rst``): the listener's
+  ``spec.listeners.port`` is bound on every selected node on all interfaces; Envoy has no capabilities by default,
+  so ports up to 1023 need ``keepCapNetBindService`` and ``NET_BIND_SERVICE``. The program uses 8080/8443 instead.
+- LoadBalancer mode: Cilium copies ``spec.infrastructure.annotations`` of the Gateway onto the Service it creates
+  (GatewayInfrastructurePropagation); MetalLB 0.16 assigns the address a Service asks for with the
+  ``metallb.io/loadBalancerIPs`` annotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import versions
+from .settings import NAMESPACE, PortMapping, _boolean, _show
+
+GATEWAY_API_KEYS = ("enabled", "version", "mode", "tlsSecret")
+
+AUTO = "auto"
+LOAD_BALANCER = "loadBalancer"
+HOST_NETWORK = "hostNetwork"
+MODES = (AUTO, LOAD_BALANCER, HOST_NETWORK)
+
+#: The GatewayClass Cilium's chart creates (``templates/cilium-gateway-api-class.yaml``).
+GATEWAY_CLASS = "cilium"
+GATEWAY_CONTROLLER = "io.cilium/gateway-controller"
+GATEWAY_API_GROUP_VERSION = "gateway.networking.k8s.io/v1"
+#: The one shared Gateway, and the namespace it (and an HTTPS listener's TLS secret) lives in.
+GATEWAY_NAME = "shared"
+GATEWAY_NAMESPACE = "gateway"
+
+#: Listener ports on the MetalLB address (LoadBalancer mode).
+LOAD_BALANCER_PORTS = (80, 443)
+#: Listener ports on the nodes (host-network mode): above 1023, so Envoy needs no extra capability, and clear
+#: of ingress-nginx's host ports 80/443, so both can run at once. ``cluster.portMappings`` publishes them.
+HOST_NETWORK_PORTS = (8080, 8443)
+
+#: MetalLB's per-Service address request (metallb/metallb, e2etest/pkg/service: ``WithSpecificIPs``).
+METALLB_IPS_ANNOTATION = "metallb.io/loadBalancerIPs"
+
+VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "gateway-api"
+
+#: Gateway API release -> file -> sha256 of the file at that tag (kubernetes-sigs/gateway-api
+#: ``config/crd/standard/``). Only releases the pinned Cilium supports are here; the files are vendored unmodified.
+CRD_SHA256: dict[str, dict[str, str]] = {
+    "v1.6.1": {
+        "gateway.networking.k8s.io_backendtlspolicies.yaml": "0d48c9e4b53dd9510cf615b9b1192d9d7afb07a1cc0498c9515627cb1c075419",
+        "gateway.networking.k8s.io_gatewayclasses.yaml": "53710048ba26f8620eed59d5e51b157ecf040daf5c6eef31a4b991e0808c4be5",
+        "gateway.networking.k8s.io_gateways.yaml": "25b885f5870b8fff1ae82efa2628b2761cef3745900c2aecf8fb76629a01255a",
+        "gateway.networking.k8s.io_grpcroutes.yaml": "53a8d029da8f07e55d3fa58a5cf6de5950dab19fbb8d6a8082fb5e51ca5ef6fc",
+        "gateway.networking.k8s.io_httproutes.yaml": "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852",
+        "gateway.networking.k8s.io_listenersets.yaml": "bf4d4b02564999b2558b96e31465129895db9b3a8adfb90adb9c80eac52a3a70",
+        "gateway.networking.k8s.io_referencegrants.yaml": "8c645e9333cfa67790cc2a53e0c00076f88b2bd4230d2b49688c78bc34f9b2c3",
+        "gateway.networking.k8s.io_tcproutes.yaml": "d5104d0cf30e924f5e3c9e2e76abd46876401c34ca33b9e79321523eee78c7f6",
+        "gateway.networking.k8s.io_tlsroutes.yaml": "bb8b67926e5d9652cbfd2e19063b7c1d9e78806c9dd671608f57baef2f2e3bbb",
+        "gateway.networking.k8s.io_udproutes.yaml": "4b80684c2bf8ef4b0a2a3ab45164ac9f96258fc69912645ff50ced595b0aa6de",
+        "gateway.networking.k8s.io_vap_safeupgrades.yaml": "afb0ea1b3cc2e9344d93b0926fbe741aeb48ab4439f9f7b4b77b9ac94faf6c2e",
+    },
+}
+assert versions.GATEWAY_API_VERSION in CRD_SHA256, "the pinned Gateway API release must be vendored"
+
+# A Kubernetes Secret name (DNS subdomain).
+_SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class GatewayApiSettings:
+    """The ``addons.gatewayApi`` setting: Gateway API CRDs, Cilium's Gateway controller and one shared Gateway."""
+
+    enabled: bool = False
+    #: The Gateway API release whose CRDs are installed; only what the pinned Cilium supports.
+    version: str = versions.GATEWAY_API_VERSION
+    #: ``auto`` (from the Docker engine), ``loadBalancer`` (MetalLB address) or ``hostNetwork`` (published node ports).
+    mode: str = AUTO
+    #: A ``kubernetes.io/tls`` Secret in namespace ``gateway``; adds an HTTPS listener.
+    tls_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """How the shared Gateway is exposed on this machine, decided once the Docker engine is known."""
+
+    mode: str
+    http_port: int
+    #: ``None`` without a TLS secret.
+    https_port: int | None
+    tls_secret: str | None
+    #: The MetalLB address the Gateway's Service asks for (LoadBalancer mode).
+    address: str | None
+    #: What to curl from the host.
+    url: str
+    #: Why this mode, for the log.
+    reason: str
+
+
+class GatewayError(ValueError):
+    """The Gateway cannot be reached from the host as configured; the message names the key and the fix."""
+
+
+def parse_settings(problems: Any, raw: Any) -> GatewayApiSettings:
+    """Validate ``addons.gatewayApi``; ``problems`` is :class:`settings._Problems` (collects every error).
+
+    Checks against the other add-ons are in :func:`cross_check`.
+    """
+    key = "addons.gatewayApi"
+    value = problems.mapping(key, raw, GATEWAY_API_KEYS)
+    enabled = _boolean(problems, f"{key}.enabled", value.get("enabled", False))
+    version = value.get("version", versions.GATEWAY_API_VERSION)
+    if version not in CRD_SHA256:
+        supported = ", ".join(sorted(CRD_SHA256))
+        problems.add(
+            f"{key}.version",
+            f"Cilium {versions.CILIUM_CHART} supports Gateway API {supported} (the CRDs this program vendors and "
+            f"checks); got {_show(version)}. Remove the key or set it to {versions.GATEWAY_API_VERSION}",
+        )
+        version = versions.GATEWAY_API_VERSION
+    mode = value.get("mode", AUTO)
+    if mode not in MODES:
+        problems.add(
+            f"{key}.mode",
+            f"must be one of {', '.join(MODES)} (auto: loadBalancer where the kind network is reachable from this "
+            f"machine, i.e. a local Docker Engine on Linux, else hostNetwork); got {_show(mode)}",
+        )
+        mode = AUTO
+    tls_secret = value.get("tlsSecret")
+    if tls_secret in ("", None):
+        tls_secret = None
+    elif not isinstance(tls_secret, str) or not _SECRET_NAME.match(tls_secret):
+        problems.add(
+            f"{key}.tlsSecret",
+            f"must be the name of a kubernetes.io/tls Secret in namespace {GATEWAY_NAMESPACE} (lower-case letters, "
+            f"digits, '-' and '.'); got {_show(tls_secret)}",
+        )
+        tls_secret = None
+    return GatewayApiSettings(enabled=enabled, version=version, mode=mode, tls_secret=tls_secret)
+
+
+def cross_check(
+    problems: Any,
+    gateway: GatewayApiSettings,
+    *,
+    cilium_enabled: bool,
+    cilium_values: Mapping[str, Any],
+    metallb_enabled: bool,
+) -> None:
+    """Report a Gateway the other add-on settings cannot serve: no Cilium, Cilium values that turn off what
+    Cilium's Gateway API needs, LoadBalancer mode without MetalLB."""
+    if not gateway.enabled:
+        return
+    key = "addons.gatewayApi.enabled"
+    if not cilium_enabled:
+        problems.add(
+            key,
+            "the Gateway is implemented by Cilium, which is off; turn it on (remove addons.cilium.enabled: false) "
+            "or set addons.gatewayApi.enabled: false",
+        )
+        return
+    kpr = cilium_values.get("kubeProxyReplacement", True)
+    if kpr is not True and str(kpr).lower() != "true":
+        problems.add(
+            key,
+            f"Cilium's Gateway API needs kube-proxy replacement (Cilium 1.20 docs, Gateway API prerequisites), but "
+            f"addons.cilium.values.kubeProxyReplacement is {kpr!r}; remove that value (the program sets true)",
+        )
+    if cilium_values.get("l7Proxy", True) is False:
+        problems.add(
+            key,
+            "Cilium's Gateway API runs in its L7 proxy, but addons.cilium.values.l7Proxy is false; remove that value",
+        )
+    gateway_values = cilium_values.get("gatewayAPI")
+    if isinstance(gateway_values, Mapping) and gateway_values.get("enabled") is False:
+        problems.add(key, "addons.cilium.values.gatewayAPI.enabled is false; remove that value")
+    if gateway.mode == LOAD_BALANCER and not metallb_enabled:
+        problems.add(
+            "addons.gatewayApi.mode",
+            "loadBalancer needs MetalLB to give the Gateway an address, and addons.metallb is off; turn MetalLB on "
+            "or set mode: hostNetwork",
+        )
+
+
+def resolve_mode(gateway: GatewayApiSettings, *, metallb_enabled: bool, kind_network_routable: bool, engine: str) -> tuple[str, str]:
+    """The mode to use and why. ``auto`` picks loadBalancer only when MetalLB runs and this machine can route
+    to the kind network (a local Docker Engine on Linux); Docker Desktop, Colima and remote engines keep the
+    network inside a VM or another machine, so the Gateway goes on the first control plane's published ports.
+
+    :param engine: a short description of the Docker engine, for the reason.
+    """
+    if gateway.mode != AUTO:
+        return gateway.mode, f"addons.gatewayApi.mode is {gateway.mode}"
+    if not metallb_enabled:
+        return HOST_NETWORK, "auto: MetalLB is off, so no LoadBalancer address"
+    if kind_network_routable:
+        return LOAD_BALANCER, f"auto: the kind network is routable from this machine ({engine})"
+    return HOST_NETWORK, f"auto: the kind network is not routable from this machine ({engine})"
+
+
+def plan(
+    gateway: GatewayApiSettings,
+    *,
+    mode: str,
+    reason: str,
+    metallb_last_address: ipaddress.IPv4Address | None,
+    port_mappings: Sequence[PortMapping],
+) -> GatewayPlan:
+    """Ports, address and URL of the shared Gateway in ``mode``.
+
+    :param metallb_last_address: the last address of MetalLB's pool, which the Gateway asks for (LoadBalancer mode).
+    :raises GatewayError: in host-network mode, when ``cluster.portMappings`` does not publish the Gateway's
+        node port (and the HTTPS one when a TLS secret is given).
+    """
+    if mode == LOAD_BALANCER:
+        if metallb_last_address is None:
+            raise GatewayError(f"{NAMESPACE}:addons.gatewayApi.mode: loadBalancer needs MetalLB's address range")
+        http, https = LOAD_BALANCER_PORTS
+        address = str(metallb_last_address)
+        return GatewayPlan(
+            mode=mode,
+            http_port=http,
+            https_port=https if gateway.tls_secret else None,
+            tls_secret=gateway.tls_secret,
+            address=address,
+            url=f"http://{address}",
+            reason=reason,
+        )
+    http, https = HOST_NETWORK_PORTS
+    wanted = [(http, "http")] + ([(https, "https")] if gateway.tls_secret else [])
+    urls: dict[int, str] = {}
+    missing: list[int] = []
+    for port, scheme in wanted:
+        url = published_url(port_mappings, port, scheme)
+        if url is None:
+            missing.append(port)
+        else:
+            urls[port] = url
+    if missing:
+        entries = "\n".join(
+            f"            - {{containerPort: {port}, hostPort: {port}}}" for port in missing
+        )
+        raise GatewayError(
+            f"{NAMESPACE}:cluster.portMappings: the Gateway runs in host-network mode ({reason}) on node port(s) "
+            f"{', '.join(map(str, missing))} of the first control plane, which no TCP mapping publishes, so the host "
+            f"could not reach it. Add the mapping(s) to the list (keep the ones you have; the default list is 80 and "
+            f"443), e.g. in Pulumi.<stack>.yaml:\n"
+            f"        {NAMESPACE}:cluster:\n"
+            f"          portMappings:\n"
+            f"            - {{containerPort: 80, hostPort: 80}}\n"
+            f"            - {{containerPort: 443, hostPort: 443}}\n"
+            f"{entries}\n"
+            f"      (with addons.ingressNginx off, hostPort 80/443 can point at {http}/{https} instead), "
+            f"or set addons.gatewayApi.mode: loadBalancer on a Linux Docker Engine"
+        )
+    return GatewayPlan(
+        mode=mode,
+        http_port=http,
+        https_port=https if gateway.tls_secret else None,
+        tls_secret=gateway.tls_secret,
+        address=None,
+        url=urls[http],
+        reason=reason,
+    )
+
+
+def published_url(port_mappings: Sequence[PortMapping], container_port: int, scheme: str) -> str | None:
+    """``scheme://host[:port]`` of the first TCP mapping of ``container_port``, or ``None``."""
+    for mapping in port_mappings:
+        if mapping.container_port != container_port or mapping.protocol != "TCP":
+            continue
+        address = ipaddress.ip_address(mapping.listen_address)
+        if address.is_unspecified:
+            address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+        host = f"[{address}]" if address.version == 6 else str(address)
+        default_port = 80 if scheme == "http" else 443
+        port = "" if mapping.host_port == default_port else f":{mapping.host_port}"
+        return f"{scheme}://{host}{port}"
+    return None
+
+
+def cilium_values(mode: str) -> dict[str, Any]:
+    """What Cilium 1.20 documents for its Gateway API, merged over :func:`addon_values.cilium_values`.
+
+    The chart creates the ``cilium`` GatewayClass; ``"true"`` rather than its ``"auto"`` so the result does
+    not depend on what Helm's capabilities report during the install.
+    """
+    return {
+        "kubeProxyReplacement": True,
+        "l7Proxy": True,
+        "gatewayAPI": {
+            "enabled": True,
+            "gatewayClass": {"create": "true"},
+            # Every node: only the first control plane's ports are published, the others are not reachable.
+            "hostNetwork": {"enabled": mode == HOST_NETWORK},
+        },
+    }
+
+
+def namespace_manifest() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GATEWAY_NAMESPACE}}
+
+
+def gateway_manifest(gateway_plan: GatewayPlan) -> dict[str, Any]:
+    """The shared Gateway: HTTP, plus HTTPS terminating with the TLS secret; routes from every namespace attach."""
+    every_namespace = {"namespaces": {"from": "All"}}
+    listeners: list[dict[str, Any]] = [
+        {"name": "http", "protocol": "HTTP", "port": gateway_plan.http_port, "allowedRoutes": every_namespace}
+    ]
+    if gateway_plan.tls_secret and gateway_plan.https_port:
+        listeners.append(
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": gateway_plan.https_port,
+                "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": gateway_plan.tls_secret}]},
+                "allowedRoutes": every_namespace,
+            }
+        )
+    spec: dict[str, Any] = {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners}
+    if gateway_plan.address:
+        spec["infrastructure"] = {"annotations": {METALLB_IPS_ANNOTATION: gateway_plan.address}}
+    return {
+        "apiVersion": GATEWAY_API_GROUP_VERSION,
+        "kind": "Gateway",
+        "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+        "spec": spec,
+    }
+
+
+def crd_files(version: str, directory: Path = VENDOR_DIR) -> dict[str, bytes]:
+    """The vendored files of ``version``, each checked against its pinned sha256.
+
+    :raises GatewayError: when a file is missing, extra, or differs from the upstream release.
+    """
+    pinned = CRD_SHA256[version]
+    folder = directory / version
+    present = {p.name for p in folder.glob("*.yaml")}
+    if present != set(pinned):
+        raise GatewayError(
+            f"{folder}: expected exactly the files {sorted(pinned)}, found {sorted(present)}; re-vendor them "
+            f"(see README.md there)"
+        )
+    files: dict[str, bytes] = {}
+    for name, digest in sorted(pinned.items()):
+        data = (folder / name).read_bytes()
+        found = hashlib.sha256(data).hexdigest()
+        if found != digest:
+            raise GatewayError(
+                f"{folder / name}: sha256 {found} is not the pinned {digest} of Gateway API {version}; restore the "
+                f"upstream file (see README.md there)"
+            )
+        files[name] = data
+    return files
+
+
+def crd_objects(version: str, directory: Path = VENDOR_DIR) -> list[dict[str, Any]]:
+    """Every object of the vendored standard channel (the CRDs, then the safe-upgrades admission policy)."""
+    objects: list[dict[str, Any]] = []
+    for data in crd_files(version, directory).values():
+        objects.extend(doc for doc in yaml.safe_load_all(data) if doc)
+    # CRDs first: the admission policy is the release's own guard against later downgrades.
+    objects.sort(key=lambda o: o["kind"] != "CustomResourceDefinition")
+    return objects
