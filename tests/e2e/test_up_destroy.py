@@ -80,7 +80,15 @@ def stack():
 
     os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "kind-registry-cache-e2e")
     workspace_stack = auto.create_or_select_stack(stack_name=STACK, work_dir=str(ROOT))
-    workspace_stack.set_config("kind-registry-cache:cluster", auto.ConfigValue(json.dumps({"workers": 1})))
+    # The Gateway on too, with node port 8080 published for host-network mode (Docker Desktop, Colima); on a Linux
+    # Docker Engine it sits on a MetalLB address instead. Host port 18080 keeps clear of whatever the machine runs.
+    mappings = [{"containerPort": 80}, {"containerPort": 443}, {"containerPort": 8080, "hostPort": 18080}]
+    workspace_stack.set_config(
+        "kind-registry-cache:cluster", auto.ConfigValue(json.dumps({"workers": 1, "portMappings": mappings}))
+    )
+    workspace_stack.set_config(
+        "kind-registry-cache:addons", auto.ConfigValue(json.dumps({"gatewayApi": {"enabled": True}}))
+    )
     workspace_stack.set_config("kind-registry-cache:network", auto.ConfigValue(json.dumps({"name": "kind-e2e", "subnet": "172.29.0.0/16"})))
     yield workspace_stack
     workspace_stack.destroy(on_output=print)
@@ -104,3 +112,61 @@ def test_up_destroy_up_serves_the_second_pull_from_the_cache(stack):
     wait_ready()
     run_probe_pod("probe-2")
     assert proxy_counter(cache, "registry_proxy_hits_total") > 0, "the second cluster's pull was served from the cache"
+
+
+#: The HTTPRoute of docs/addons.md, to a Service in front of a tiny HTTP server that answers with its marker.
+ECHO = """
+apiVersion: v1
+kind: Pod
+metadata: {name: echo, namespace: default, labels: {app: echo}}
+spec:
+  containers:
+    - name: echo
+      image: docker.io/library/busybox:1.37
+      command: ["sh", "-c", "mkdir -p /www && echo gateway-e2e-ok > /www/index.html && httpd -f -p 8080 -h /www"]
+      ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{name: shared, namespace: gateway}]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /}}]
+      backendRefs: [{name: echo, port: 80}]
+"""
+
+
+def test_gateway_answers_an_httproute_at_gateway_url_from_the_host(stack):
+    import urllib.request
+
+    result = stack.up(on_output=print)
+    assert result.outputs["gatewayClass"].value == "cilium"
+    url = result.outputs["gatewayUrl"].value
+    wait_ready()
+    subprocess.run(
+        ["docker", "exec", "-i", f"{STACK}-control-plane", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf",
+         "apply", "-f", "-"],
+        input=ECHO, text=True, check=True, capture_output=True,
+    )
+    kubectl("wait", "pod/echo", "--for=condition=Ready", "--timeout=300s")
+    kubectl("wait", "-n", "gateway", "gateway/shared", "--for=condition=Programmed", "--timeout=300s")
+    deadline, last = time.monotonic() + 120, ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/", timeout=5) as response:  # from the host, as a user would
+                body = response.read().decode()
+            if "gateway-e2e-ok" in body:
+                return
+            last = body
+        except OSError as error:
+            last = str(error)
+        time.sleep(3)
+    raise AssertionError(f"{url} did not answer through the Gateway: {last}\n{kubectl('get', 'gateway,httproute', '-A')}")
