@@ -113,6 +113,7 @@ def test_script_reads_versions_and_networks_from_the_clis(tmp_path):
         'case "$1 $2" in\n'
         '  "version --format") echo 28.2.2 ;;\n'
         '  "context inspect") echo unix:///run/user/docker.sock ;;\n'
+        '  "info --format") echo Docker Desktop ;;\n'
         '  "network ls") echo abc ;;\n'
         '  "network inspect") echo \'{"Name":"kind","IPAM":{"Config":[{"Subnet":"172.30.0.0/16"},{"Subnet":"fc00::/64"}]}}\' ;;\n'
         "esac\n"
@@ -126,4 +127,6 @@ def test_script_reads_versions_and_networks_from_the_clis(tmp_path):
     assert rep.kind.startswith("kind v0.32.0")
     assert rep.docker == "28.2.2"
     assert rep.context_host == "unix:///run/user/docker.sock"
+    assert rep.engine_os.strip() == "Docker Desktop"
+    assert rep.host_os == subprocess.run(["uname", "-s"], capture_output=True, text=True).stdout.strip()
     assert [(n.name, [str(s) for s in n.subnets]) for n in rep.networks] == [("kind", ["172.30.0.0/16"])]
