@@ -309,6 +309,12 @@ def cilium_values(mode: str) -> dict[str, Any]:
     return {
         "kubeProxyReplacement": True,
         "l7Proxy": True,
+        # Cilium's docs restart the operator and the agents after turning the Gateway API on; these chart values
+        # roll them whenever the config changes, so turning the Gateway on (or changing its mode) on a running
+        # cluster takes effect without a manual `kubectl rollout restart`.
+        "rollOutCiliumPods": True,
+        "operator": {"rollOutPods": True},
+        "envoy": {"rollOutPods": True},
         "gatewayAPI": {
             "enabled": True,
             "gatewayClass": {"create": "true"},

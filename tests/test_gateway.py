@@ -205,6 +205,9 @@ def test_cilium_values_are_the_documented_gateway_settings(mode, host_network):
     assert gateway.cilium_values(mode) == {
         "kubeProxyReplacement": True,
         "l7Proxy": True,
+        "rollOutCiliumPods": True,
+        "operator": {"rollOutPods": True},
+        "envoy": {"rollOutPods": True},
         "gatewayAPI": {"enabled": True, "gatewayClass": {"create": "true"}, "hostNetwork": {"enabled": host_network}},
     }
 

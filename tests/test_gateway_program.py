@@ -101,6 +101,10 @@ def test_cilium_values_carry_the_documented_gateway_settings(linux):
     values = linux.named("addons-cilium").inputs["values"]
     assert values["kubeProxyReplacement"] is True
     assert values["l7Proxy"] is True
+    # Merged with the program's own operator/envoy values, not replacing them.
+    assert values["operator"]["replicas"] == 1 and values["operator"]["rollOutPods"] is True
+    assert values["envoy"]["image"] == {"pullPolicy": "IfNotPresent"} and values["envoy"]["rollOutPods"] is True
+    assert values["rollOutCiliumPods"] is True
     assert values["gatewayAPI"] == {"enabled": True, "gatewayClass": {"create": "true"}, "hostNetwork": {"enabled": False}}
 
 
