@@ -15,7 +15,7 @@ stack_config = config.load()
 settings = stack_config.settings
 addons = stack_config.addons
 owner = settings.owner
-decision = prerequisites.check(stack_config)
+decision, generations = prerequisites.check(stack_config)
 # The Gateway's mode (MetalLB address or published node ports) follows from the Docker engine the checks saw.
 gateway_plan = prerequisites.gateway_plan(stack_config, decision)
 
@@ -29,7 +29,11 @@ network = KindNetwork(
 caches = RegistryCaches(
     "cache",
     RegistryCachesArgs(
-        settings=settings.cache, network_name=network.name, owner=owner, credentials=stack_config.credentials
+        settings=settings.cache,
+        network_name=network.name,
+        owner=owner,
+        credentials=stack_config.credentials,
+        generations=generations.caches,
     ),
     opts=engine,
 )
@@ -56,6 +60,9 @@ cluster = KindCluster(
         network_name=settings.network.name,
         docker_host=decision.docker_host,
         depends_on=[network, caches],
+        kind=decision.kind,
+        generation=generations.cluster,
+        record=prerequisites.cluster_record(stack_config),
     ),
 )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from . import mirrors, registry
+from . import mirrors, preflight, registry
 from .settings import CacheSettings, Mirror
 
 TOKEN = "kind-registry-cache:index:RegistryCaches"
@@ -24,6 +24,9 @@ class RegistryCachesArgs:
     owner: str
     #: upstream host -> (username, password), both secret.
     credentials: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = field(default_factory=dict)
+    #: container name -> generation token (``preflight.generations``): the container's own while it exists,
+    #: a fresh one when it was removed by hand, so the next `up` creates it again; "" adds no label.
+    generations: dict[str, str] = field(default_factory=dict)
 
 
 class RegistryCaches(pulumi.ComponentResource):
@@ -96,6 +99,12 @@ class RegistryCaches(pulumi.ComponentResource):
             else []
         )
         container_name = settings.container_name(mirror)
+        container_labels = dict(labels)
+        if args.generations.get(container_name):
+            # Labels force a new container (terraform-provider-docker resource_docker_container.go: "labels"
+            # is ForceNew); deleting the vanished old one is a no-op ("No such container" is ignored in
+            # resourceDockerContainerDelete, v3.0.2 through v4.5.0).
+            container_labels[preflight.LABEL_GENERATION] = args.generations[container_name]
         return docker.Container(
             f"{name}-{mirror.slug}",
             name=container_name,
@@ -110,6 +119,6 @@ class RegistryCaches(pulumi.ComponentResource):
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=registry.healthcheck_command(), interval="10s", timeout="3s", retries=3, start_period="5s"
             ),
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in labels.items()],
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in container_labels.items()],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_command as command
 
 from . import certsdir, kindconfig
+from .preflight import KindChoice
 from .settings import ClusterSettings
 
 TOKEN = "kind-registry-cache:index:KindCluster"
+
+#: The project root: ``python -m components.kindrelease`` runs from here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -32,6 +39,12 @@ class KindClusterArgs:
     docker_host: str | None = None
     #: Resources the cluster waits for (the network and the caches).
     depends_on: Sequence[pulumi.Resource] = ()
+    #: The kind binary to run, and the pinned release to download first when it is not an installed kind.
+    kind: KindChoice = KindChoice(path="kind")
+    #: Generation token of the cluster (and its certs folder): a new one recreates both (``preflight.generations``).
+    generation: str = ""
+    #: The file the create script records the generation in, read back by the preflight.
+    record: str = ""
 
 
 class KindCluster(pulumi.ComponentResource):
@@ -48,7 +61,26 @@ class KindCluster(pulumi.ComponentResource):
         super().__init__(TOKEN, name, None, opts)
         cluster_name = args.settings.name
         config_yaml = kindconfig.render(args.settings, args.options)
-        environment = {"KIND_EXPERIMENTAL_DOCKER_NETWORK": args.network_name}
+        # Which kind runs: an installed one (its path), or the pinned release kept under ~/.kind-registry-cache/bin.
+        kind_env = {"KRC_KIND": args.kind.path}
+        binary: list[pulumi.Resource] = []
+        if args.kind.download is not None:
+            asset = args.kind.download
+            kind_env |= {"KRC_KIND_URL": asset.url, "KRC_KIND_SHA256": asset.sha256, "KRC_PYTHON": sys.executable}
+            # Downloaded by `up`, never while the program merely runs (preview changes nothing); the scripts
+            # below fetch it again the same way if it was deleted since (kindconfig.KIND_PRELUDE).
+            binary = [
+                command.local.Command(
+                    f"{name}-binary",
+                    create=" ".join(
+                        [shlex.quote(sys.executable), "-m", "components.kindrelease", "--path", shlex.quote(asset.path),
+                         "--url", shlex.quote(asset.url), "--sha256", asset.sha256]
+                    ),
+                    dir=str(PROJECT_ROOT),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            ]
+        environment = {"KIND_EXPERIMENTAL_DOCKER_NETWORK": args.network_name, **kind_env}
         if args.docker_host:
             environment["DOCKER_HOST"] = args.docker_host
 
@@ -56,6 +88,9 @@ class KindCluster(pulumi.ComponentResource):
         # containerd re-reads certs.d on every pull, so a mirror change is an in-place update of
         # these files and never recreates the cluster. The scripts touch only this stack's folder
         # and the exact files they recorded (certsdir); another folder means another resource.
+        # A new cluster generation (the cluster or this folder was removed by hand) writes the folder
+        # afresh, delete first, before the cluster is created again: nodes keep seeing a deleted
+        # folder's old inode, so the two are made again together.
         certs_dir = args.options.certs_dir
         write = certsdir.write_script(certs_dir, args.owner, args.hosts_files, legacy_ok=args.adopt_legacy_certs)
         certs = command.local.Command(
@@ -63,22 +98,27 @@ class KindCluster(pulumi.ComponentResource):
             create=write,
             update=write,
             delete=certsdir.remove_script(certs_dir, args.owner, sorted({p.split("/", 1)[0] for p in args.hosts_files})),
-            triggers=[certs_dir],
-            opts=pulumi.ResourceOptions(parent=self),
+            triggers=[certs_dir, args.generation],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
         # Any change to what kind is given means a different cluster: delete the old one first
-        # (the name is reused), and never run `kind create` over an existing cluster.
+        # (the name is reused), and never run `kind create` over an existing cluster. What must recreate it
+        # is in `triggers` (the engine, the network, the generation); a change of the kind binary's path
+        # alone is an in-place update that runs nothing (`update`), so the next delete uses the new path.
         cluster = command.local.Command(
             f"{name}-cluster",
-            create=kindconfig.create_script(cluster_name),
+            create=kindconfig.create_script(cluster_name, kindconfig.node_names(args.settings)[0]),
             delete=kindconfig.delete_script(cluster_name),
+            update=":",
             stdin=config_yaml,
-            environment=environment,
+            environment=environment | {"KRC_CLUSTER_GENERATION": args.generation, "KRC_CLUSTER_RECORD": args.record},
+            dir=str(PROJECT_ROOT),
+            triggers=[args.network_name, args.docker_host or "", args.generation],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[certs, *args.depends_on],
-                replace_on_changes=["create", "delete", "stdin", "environment"],
+                depends_on=[certs, *binary, *args.depends_on],
+                replace_on_changes=["create", "delete", "stdin", "triggers"],
                 delete_before_replace=True,
             ),
         )
@@ -88,6 +128,7 @@ class KindCluster(pulumi.ComponentResource):
             f"{name}-kubeconfig",
             create=kindconfig.kubeconfig_script(cluster_name),
             environment=environment,
+            dir=str(PROJECT_ROOT),
             triggers=[cluster.id],
             logging=command.local.Logging.STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster], additional_secret_outputs=["stdout"]),

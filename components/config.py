@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from . import addon_settings, certsdir
+from . import addon_settings, certsdir, kindrelease
 from . import settings as settings_module
 from .addon_settings import AddonSettings
 from .settings import NAMESPACE, TOP_KEYS, Settings, SettingsError
@@ -27,6 +27,10 @@ class StackConfig:
     env_docker_host: str | None
     #: The Helm add-ons installed on the cluster.
     addons: AddonSettings = field(default_factory=AddonSettings)
+    #: The user's home directory (the pinned kind is kept under ``~/.kind-registry-cache/bin``).
+    home: str = ""
+    #: Tests only: where the pinned kind is downloaded from instead of kind's releases (``KRC_KIND_DOWNLOAD_BASE``).
+    kind_download_base: str | None = None
 
 
 def _raw(key: str) -> Any:
@@ -104,5 +108,10 @@ def load() -> StackConfig:
         if login is not None:
             credentials[mirror.host] = (pulumi.Output.secret(login[0]), pulumi.Output.secret(login[1]))
     return StackConfig(
-        settings=settings, credentials=credentials, env_docker_host=os.environ.get("DOCKER_HOST"), addons=addons
+        settings=settings,
+        credentials=credentials,
+        env_docker_host=os.environ.get("DOCKER_HOST"),
+        addons=addons,
+        home=str(Path.home()),
+        kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
     )

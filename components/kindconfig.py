@@ -107,25 +107,53 @@ def render(cluster: ClusterSettings, options: KindOptions) -> str:
     return yaml.dump(kind_config(cluster, options), Dumper=_LiteralDumper, sort_keys=False, default_flow_style=False)
 
 
-def create_script(name: str) -> str:
-    """Create the cluster from the config on stdin, refusing to touch a cluster we did not create."""
+#: Run first by every script that runs kind: when the program uses its downloaded kind and the binary is gone
+#: (deleted by hand since), fetch it again, verified, before using it. KRC_KIND is the kind binary to run.
+KIND_PRELUDE = (
+    'kind_bin="${KRC_KIND:-kind}"\n'
+    'if [ -n "${KRC_KIND_SHA256:-}" ] && [ ! -x "$kind_bin" ]; then\n'
+    '  "$KRC_PYTHON" -m components.kindrelease --path "$kind_bin" --url "$KRC_KIND_URL" --sha256 "$KRC_KIND_SHA256" >&2\n'
+    "fi\n"
+)
+
+
+def create_script(name: str, control_plane: str) -> str:
+    """Create the cluster from the config on stdin, refusing to touch a cluster we did not create.
+
+    Then record ``$KRC_CLUSTER_GENERATION`` and the control-plane container's id in ``$KRC_CLUSTER_RECORD``:
+    the preflight reads it back, so the next ``up`` knows this cluster is the one it created (see
+    ``preflight.generations``). The record is written to a fresh temporary name and renamed over, never
+    through a symlink.
+    """
     quoted = shlex.quote(name)
     return (
         "set -eu\n"
-        f"if kind get clusters 2>/dev/null | grep -qx {quoted}; then\n"
+        + KIND_PRELUDE
+        + f'if "$kind_bin" get clusters 2>/dev/null | grep -qx {quoted}; then\n'
         f"  echo \"kind-registry-cache: a kind cluster named '{name}' already exists and is not managed by this stack. \""
         f"\"Delete it with 'kind delete cluster --name {name}' or set kind-registry-cache:cluster.name to another name.\" >&2\n"
         "  exit 1\n"
         "fi\n"
-        f"kind create cluster --name {quoted} --config -\n"
+        f'"$kind_bin" create cluster --name {quoted} --config -\n'
+        f"node_id=$(docker inspect --format '{{{{.Id}}}}' {shlex.quote(control_plane)})\n"
+        'record="$KRC_CLUSTER_RECORD"\n'
+        'mkdir -p "$(dirname "$record")"\n'
+        'rm -f -- "$record.tmp"\n'
+        '(set -C; printf \'%s %s\\n\' "$KRC_CLUSTER_GENERATION" "$node_id" > "$record.tmp")\n'
+        'mv -f -- "$record.tmp" "$record"\n'
     )
 
 
 def delete_script(name: str) -> str:
-    """Delete the cluster (kind succeeds when it is already gone)."""
-    return f"kind delete cluster --name {shlex.quote(name)}\n"
+    """Delete the cluster (kind succeeds when it is already gone) and its record (that exact file, not a symlink)."""
+    return (
+        KIND_PRELUDE
+        + f'"$kind_bin" delete cluster --name {shlex.quote(name)}\n'
+        + 'record="${KRC_CLUSTER_RECORD:-}"\n'
+        + 'if [ -n "$record" ] && [ -f "$record" ] && [ ! -L "$record" ]; then rm -f -- "$record"; fi\n'
+    )
 
 
 def kubeconfig_script(name: str) -> str:
     """Print the cluster's kubeconfig for use from the host."""
-    return f"kind get kubeconfig --name {shlex.quote(name)}\n"
+    return KIND_PRELUDE + f'"$kind_bin" get kubeconfig --name {shlex.quote(name)}\n'

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+
 import pulumi
 import pulumi_command as command
 
-from . import gateway, preflight
+from . import gateway, kindconfig, kindrelease, preflight
 from .config import StackConfig
 
 
-def check(config: StackConfig) -> preflight.Decision:
-    """Check kind, Docker and the docker network; raise ``pulumi.RunError`` with the fix when one is off."""
+def cluster_record(config: StackConfig) -> str:
+    """The file the cluster's create script writes: its generation and control-plane container id."""
     settings = config.settings
-    environment = {"DOCKER_HOST": settings.docker.host} if settings.docker.host else None
+    return f"{settings.state_dir}/kind-{settings.cluster.name}.generation"
+
+
+def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generations]:
+    """Check kind, Docker and the docker network, and see what of this stack exists.
+
+    Raises ``pulumi.RunError`` with the fix when a prerequisite is off.
+    """
+    settings = config.settings
+    environment = preflight.environment(
+        owner=f"{settings.project}/{settings.stack}",
+        cluster=settings.cluster.name,
+        cluster_record=cluster_record(config),
+        certs_dir=settings.certs_dir,
+    )
+    if settings.docker.host:
+        environment["DOCKER_HOST"] = settings.docker.host
     result = command.local.run(command=preflight.SCRIPT, environment=environment, logging=command.local.Logging.STDERR)
     report = preflight.parse(result.stdout)
+    try:
+        download: kindrelease.Asset | str = kindrelease.asset(config.home, base_url=config.kind_download_base)
+    except kindrelease.KindReleaseError as error:
+        download = str(error)
     try:
         decision = preflight.check(
             report,
@@ -22,12 +43,20 @@ def check(config: StackConfig) -> preflight.Decision:
             owner=f"{settings.project}/{settings.stack}",
             configured_host=settings.docker.host,
             env_host=config.env_docker_host,
+            kind_download=download,
         )
     except preflight.PreflightError as error:
         raise pulumi.RunError(str(error)) from None
+    generations = preflight.generations(
+        report,
+        cache_names=[settings.cache.container_name(m) for m in settings.cache.local_mirrors],
+        node_names=kindconfig.node_names(settings.cluster),
+    )
     for note in decision.notes:
         pulumi.log.info(note)
-    return decision
+    if generations.missing:
+        pulumi.log.info("not found on the machine, so `up` (re)creates: " + "; ".join(generations.missing))
+    return decision, generations
 
 
 def gateway_plan(config: StackConfig, decision: preflight.Decision) -> gateway.GatewayPlan | None:

@@ -211,6 +211,8 @@ class Settings:
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
     #: ``certs_dir`` is the stack's default folder (where earlier versions wrote an unnamed marker).
     certs_dir_is_default: bool = False
+    #: The stack's own folder, ``~/.kind-registry-cache/<stack>``: the cluster's record lives there.
+    state_dir: str = ""
 
     @property
     def owner(self) -> str:
@@ -319,6 +321,7 @@ def parse(
         certs_dir=certs,
         warmup=warmup_settings,
         certs_dir_is_default=certs_default,
+        state_dir=str(PurePosixPath(home) / f".{project}" / stack),
     )
 
 

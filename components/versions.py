@@ -75,3 +75,15 @@ INGRESS_NGINX_IMAGES = (
 # sha256-checked, in components/vendor/gateway-api/. Cilium's Gateway runs in the cilium-envoy DaemonSet
 # (CILIUM_IMAGES): Gateway mode pulls no other image.
 GATEWAY_API_VERSION = "v1.6.1"
+
+# kind itself, downloaded when `kind` is missing from PATH or older than MIN_KIND_VERSION. The digests are
+# those of the release's own `kind-<os>-<arch>.sha256sum` assets of v0.32.0, as pinned by several public
+# projects that verify them (agreeing on all four); no sha256 of `kind-windows-amd64` v0.32.0 was found to
+# pin, so Windows is left to the user (the program's scripts need a POSIX shell there anyway: WSL2 is linux).
+KIND_VERSION = "v0.32.0"
+KIND_SHA256 = {
+    ("linux", "amd64"): "50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54",
+    ("linux", "arm64"): "b92cd615e97585de8ddade28ed5cd7feb4248d717c233eea5b03c37298900f5d",
+    ("darwin", "amd64"): "295ac6d0d634c9819c9907df45e3017d1f13166bd13c3404c45e79f7faa47498",
+    ("darwin", "arm64"): "dca67911095a110c2b5c36e26df6cac860c602033e456c0db47be498cdef1ebb",
+}

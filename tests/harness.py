@@ -30,6 +30,7 @@ PROJECT = "kind-registry-cache"
 HEALTHY_PREFLIGHT = "\n".join(
     [
         "kind=kind v0.32.0 go1.24.2 linux/amd64",
+        "kind_path=/usr/local/bin/kind",
         "docker=28.2.2",
         "context_host=unix:///var/run/docker.sock",
         "host_os=Linux",

@@ -117,24 +117,82 @@ def test_rendered_config_is_valid_kind_yaml_and_round_trips(control_planes, work
     assert all(n["image"] == versions.NODE_IMAGE for n in data["nodes"])
 
 
+def _fake_tools(tmp_path):
+    """A fake kind at its own path (not on PATH), and a fake docker that knows the control-plane container's id."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    kind = tools / "kind-chosen"
+    kind.write_text('#!/bin/sh\nif [ "$1 $2" = "get clusters" ]; then echo dev; exit 0; fi\necho "$@" >> "$LOG"\n')
+    docker = tools / "docker"
+    docker.write_text('#!/bin/sh\necho "docker $*" >> "$LOG"\necho 0123abcd\n')
+    for tool in (kind, docker):
+        tool.chmod(0o755)
+    record = tmp_path / "state" / "kind-other.generation"
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "LOG": str(tmp_path / "log"),
+        "KRC_KIND": str(kind),
+        "KRC_CLUSTER_GENERATION": "gen-1",
+        "KRC_CLUSTER_RECORD": str(record),
+    }
+    return env, record
+
+
 def test_create_script_refuses_an_existing_cluster_and_reads_config_from_stdin(tmp_path):
-    # Fake kind on PATH: `get clusters` lists "dev"; anything else would be recorded.
-    fake = tmp_path / "kind"
-    fake.write_text('#!/bin/sh\nif [ "$1 $2" = "get clusters" ]; then echo dev; exit 0; fi\necho "$@" >> "$LOG"\n')
-    fake.chmod(0o755)
-    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "LOG": str(tmp_path / "log")}
-    result = subprocess.run(["sh", "-c", kindconfig.create_script("dev")], env=env, capture_output=True, text=True)
+    env, _ = _fake_tools(tmp_path)
+    script = kindconfig.create_script("dev", "dev-control-plane")
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert "kind delete cluster --name dev" in result.stderr
     assert not (tmp_path / "log").exists()
 
-    result = subprocess.run(
-        ["sh", "-c", kindconfig.create_script("other")], env=env, capture_output=True, text=True, input="kind: Cluster\n"
-    )
+
+def test_create_script_runs_the_chosen_kind_and_records_the_generation(tmp_path):
+    env, record = _fake_tools(tmp_path)
+    script = kindconfig.create_script("other", "other-control-plane")
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, input="kind: Cluster\n")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "log").read_text() == "create cluster --name other --config -\n"
+    assert (tmp_path / "log").read_text() == (
+        "create cluster --name other --config -\ndocker inspect --format {{.Id}} other-control-plane\n"
+    )
+    assert record.read_text() == "gen-1 0123abcd\n"
 
 
-def test_commands_quote_the_name():
-    assert kindconfig.delete_script("dev") == "kind delete cluster --name dev\n"
-    assert kindconfig.kubeconfig_script("a b") == "kind get kubeconfig --name 'a b'\n"
+def test_create_script_replaces_a_symlinked_record_without_writing_through_it(tmp_path):
+    env, record = _fake_tools(tmp_path)
+    record.parent.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    record.symlink_to(victim)
+    script = kindconfig.create_script("other", "other-control-plane")
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, input="kind: Cluster\n")
+    assert result.returncode == 0, result.stderr
+    assert victim.read_text() == "keep"
+    assert not record.is_symlink() and record.read_text() == "gen-1 0123abcd\n"
+
+
+def test_delete_script_removes_the_cluster_and_its_record_only(tmp_path):
+    env, record = _fake_tools(tmp_path)
+    record.parent.mkdir()
+    record.write_text("gen-1 0123abcd\n")
+    (record.parent / "other-file").write_text("x")
+    result = subprocess.run(["sh", "-c", kindconfig.delete_script("other")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "log").read_text() == "delete cluster --name other\n"
+    assert not record.exists()
+    assert (record.parent / "other-file").exists()
+
+
+def test_delete_script_leaves_a_symlinked_record_alone(tmp_path):
+    env, record = _fake_tools(tmp_path)
+    record.parent.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    record.symlink_to(victim)
+    subprocess.run(["sh", "-c", kindconfig.delete_script("other")], env=env, check=True)
+    assert record.is_symlink() and victim.read_text() == "keep"
+
+
+def test_commands_quote_the_name_and_run_the_chosen_kind():
+    assert '"$kind_bin" delete cluster --name dev\n' in kindconfig.delete_script("dev")
+    assert kindconfig.kubeconfig_script("a b").endswith('"$kind_bin" get kubeconfig --name \'a b\'\n')

@@ -171,23 +171,39 @@ def test_cluster_waits_for_caches_network_and_certs(dev):
 def test_cluster_is_replaced_delete_first_when_its_config_changes(dev):
     cluster = dev.named("kind-cluster")
     assert cluster.delete_before_replace
-    assert {"stdin", "create", "delete", "environment"} <= set(cluster.replace_on_changes)
+    assert {"stdin", "create", "delete", "triggers"} <= set(cluster.replace_on_changes)
+    # The engine and the network recreate it; so does a new generation (it was removed by hand).
+    assert cluster.inputs["triggers"][:2] == ["kind", "unix:///var/run/docker.sock"]
+
+
+def test_a_new_kind_path_alone_is_an_update_that_runs_nothing(dev):
+    cluster = dev.named("kind-cluster")
+    assert "environment" not in cluster.replace_on_changes
+    assert cluster.inputs["update"] == ":"
 
 
 def test_certs_update_in_place_so_mirror_changes_keep_the_cluster(dev):
     certs = dev.named("kind-certs")
     assert "create" not in certs.replace_on_changes
-    assert not certs.delete_before_replace
+    # Replaced only with a new cluster generation, and then delete first: both write the same folder.
+    assert certs.inputs["triggers"] == [dev.named("kind-cluster").inputs["triggers"][2]]
+    assert certs.delete_before_replace
 
 
 def test_cluster_commands(dev):
     cluster = dev.named("kind-cluster")
-    assert "kind create cluster --name dev --config -" in cluster.inputs["create"]
-    assert cluster.inputs["delete"] == "kind delete cluster --name dev\n"
-    assert cluster.inputs["environment"] == {
-        "KIND_EXPERIMENTAL_DOCKER_NETWORK": "kind",
-        "DOCKER_HOST": "unix:///var/run/docker.sock",
-    }
+    assert '"$kind_bin" create cluster --name dev --config -' in cluster.inputs["create"]
+    assert '"$kind_bin" delete cluster --name dev\n' in cluster.inputs["delete"]
+    env = cluster.inputs["environment"]
+    assert env["KIND_EXPERIMENTAL_DOCKER_NETWORK"] == "kind"
+    assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    # The installed kind (v0.32.0 on PATH in the pretend machine) is used as it is: no download.
+    assert env["KRC_KIND"] == "/usr/local/bin/kind"
+    assert "KRC_KIND_SHA256" not in env
+    assert env["KRC_CLUSTER_RECORD"].endswith("/.kind-registry-cache/dev/kind-dev.generation")
+    assert env["KRC_CLUSTER_GENERATION"] == cluster.inputs["triggers"][2]
+    assert dev.named("kind-kubeconfig").inputs["environment"]["KRC_KIND"] == "/usr/local/bin/kind"
+    assert [r for r in dev.resources if r.name == "kind-binary"] == []
 
 
 def test_kind_config_patch_is_unversioned_config_path_only(dev):
@@ -354,8 +370,6 @@ def test_plain_text_credentials_are_refused():
 @pytest.mark.parametrize(
     ("preflight", "says"),
     [
-        pytest.param("kind=missing\ndocker=28.2.2", "install kind v0.27 or newer", id="no-kind"),
-        pytest.param("kind=kind v0.26.0\ndocker=28.2.2", "older than v0.27.0", id="old-kind"),
         pytest.param("kind=kind v0.32.0\ndocker=unreachable\ndocker_error=Cannot connect", "start Docker", id="docker-down"),
         pytest.param(
             HEALTHY_PREFLIGHT + '\nnetwork={"Name":"kind","IPAM":{"Config":[{"Subnet":"172.18.0.0/16"}]}}',
@@ -384,7 +398,7 @@ def test_docker_host_from_stack_config_reaches_provider_and_kind():
     (provider,) = rec.of_type("pulumi:providers:docker")
     assert provider.inputs["host"] == "ssh://dev@buildbox"
     assert rec.named("kind-cluster").inputs["environment"]["DOCKER_HOST"] == "ssh://dev@buildbox"
-    assert rec.invokes[0][1]["environment"] == {"DOCKER_HOST": "ssh://dev@buildbox"}
+    assert rec.invokes[0][1]["environment"]["DOCKER_HOST"] == "ssh://dev@buildbox"
 
 
 def test_caches_start_through_the_offline_aware_entrypoint(dev):

@@ -1,0 +1,179 @@
+"""The pinned kind release: which binary this machine needs, and a checksum-verified download of it (no Pulumi here).
+
+``python -m components.kindrelease --path P --url U --sha256 S`` runs inside a ``command.local.Command`` (never while
+the program merely runs): it leaves the verified binary at ``P`` (under ``~/.kind-registry-cache/bin/``, never on
+the user's PATH), or fails naming both digests and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import stat
+import sys
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from . import versions
+
+#: Where kind publishes release assets (``kind-<os>-<arch>`` and ``kind-<os>-<arch>.sha256sum``).
+DEFAULT_BASE_URL = f"https://github.com/kubernetes-sigs/kind/releases/download/{versions.KIND_VERSION}"
+
+#: Internal, for tests only: another base URL for the assets (a fake server on loopback).
+BASE_URL_ENV = "KRC_KIND_DOWNLOAD_BASE"
+
+INSTALL_KIND = "install kind v0.27 or newer yourself: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+
+_OS = {"linux": "linux", "darwin": "darwin", "windows": "windows"}
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+class KindReleaseError(RuntimeError):
+    """The pinned kind cannot be used here: unsupported platform, failed download, or checksum mismatch."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One release binary: where it comes from, its pinned digest, and where it is kept."""
+
+    os: str
+    arch: str
+    url: str
+    sha256: str
+    path: str
+
+
+def machine_platform(system: str | None = None, machine: str | None = None) -> tuple[str, str]:
+    """This machine as kind names its assets: ``("linux", "amd64")``; unknown names are kept lower-cased."""
+    system = (system or platform.system()).lower()
+    machine = (machine or platform.machine()).lower()
+    return _OS.get(system, system), _ARCH.get(machine, machine)
+
+
+def bin_dir(home: str) -> Path:
+    """The program's own folder for downloaded tools."""
+    return Path(home) / ".kind-registry-cache" / "bin"
+
+
+def asset(
+    home: str,
+    base_url: str | None = None,
+    os_arch: tuple[str, str] | None = None,
+    table: Mapping[tuple[str, str], str] = versions.KIND_SHA256,
+) -> Asset:
+    """The pinned kind for this machine (or ``os_arch``); :class:`KindReleaseError` when none is pinned."""
+    os_name, arch = os_arch or machine_platform()
+    digest = table.get((os_name, arch))
+    if digest is None:
+        supported = ", ".join(f"{o}/{a}" for o, a in sorted(table))
+        raise KindReleaseError(
+            f"no checksum of kind {versions.KIND_VERSION} is pinned for {os_name}/{arch} (pinned: {supported}), "
+            f"so it is not downloaded: {INSTALL_KIND}"
+        )
+    name = f"kind-{os_name}-{arch}"
+    return Asset(
+        os=os_name,
+        arch=arch,
+        url=f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{name}",
+        sha256=digest,
+        path=str(bin_dir(home) / f"kind-{versions.KIND_VERSION}-{os_name}-{arch}"),
+    )
+
+
+def sha256_of(path: str) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _regular_or_missing(path: str) -> bool:
+    """True if ``path`` is a regular file, False if it does not exist; refuses anything else (a symlink)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(info.st_mode):
+        return True
+    raise KindReleaseError(f"{path} exists and is not a regular file (a symlink?); remove it yourself and run again")
+
+
+Opener = Callable[[str], BinaryIO]
+
+
+def _open_url(url: str) -> BinaryIO:
+    return urllib.request.urlopen(url, timeout=60)  # noqa: S310 - https (or the tests' loopback server)
+
+
+def ensure(target: Asset, opener: Opener = _open_url) -> str:
+    """Leave the verified binary at ``target.path``; ``"present"`` if it already was, else ``"downloaded"``.
+
+    Only ``target.path`` and ``target.path + ".part"`` are ever written or deleted, never through a symlink.
+    """
+    folder = os.path.dirname(target.path)
+    os.makedirs(folder, exist_ok=True)
+    if os.path.islink(folder) or not os.path.isdir(folder):
+        raise KindReleaseError(f"{folder} is not a plain folder (a symlink?); remove it yourself and run again")
+    if _regular_or_missing(target.path):
+        if sha256_of(target.path) == target.sha256:
+            os.chmod(target.path, 0o755)
+            return "present"
+        os.unlink(target.path)  # a stale or damaged copy of our own file: fetched again below
+    part = target.path + ".part"
+    if _regular_or_missing(part):
+        os.unlink(part)
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as out, opener(target.url) as response:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except KindReleaseError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure leaves no partial file and one clear message
+        _remove(part)
+        raise KindReleaseError(f"downloading kind {versions.KIND_VERSION} from {target.url} failed: {error}") from None
+    got = digest.hexdigest()
+    if got != target.sha256:
+        _remove(part)
+        raise KindReleaseError(
+            f"kind {versions.KIND_VERSION} downloaded from {target.url} has sha256 {got}, but the pinned sha256 is "
+            f"{target.sha256}; the file was removed and nothing was installed. Run again later, or {INSTALL_KIND}"
+        )
+    os.chmod(part, 0o755)
+    os.replace(part, target.path)
+    return "downloaded"
+
+
+def _remove(path: str) -> None:
+    if os.path.lexists(path) and not os.path.islink(path):
+        os.unlink(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.kindrelease", description=__doc__)
+    parser.add_argument("--path", required=True, help="where the binary is kept (under ~/.kind-registry-cache/bin)")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--sha256", required=True)
+    args = parser.parse_args(argv)
+    folder = bin_dir(str(Path.home()))
+    path = Path(args.path)
+    if path.parent != folder or not path.name.startswith("kind-"):
+        print(f"kind-registry-cache: refusing to write {path}: kind is kept only as {folder}/kind-*", file=sys.stderr)
+        return 2
+    target = Asset(os="", arch="", url=args.url, sha256=args.sha256, path=str(path))
+    try:
+        outcome = ensure(target)
+    except (KindReleaseError, OSError) as error:
+        print(f"kind-registry-cache: {error}", file=sys.stderr)
+        return 1
+    print(f"kind {versions.KIND_VERSION} {outcome}: {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
