@@ -1,6 +1,6 @@
 """Opt-in end-to-end test: real `pulumi up` / `destroy` / `up` of a small stack through the Automation API.
 
-Needs the Pulumi CLI, kind, a Docker engine and internet, and runs only with KRC_E2E=1 (it creates a real
+Needs the Pulumi CLI, a Docker engine and internet (kind is the program's own download when none is installed), and runs only with KRC_E2E=1 (it creates a real
 cluster and pulls from real registries). Everywhere else it is reported as skipped with the reason, before
 any network traffic.
 """
@@ -26,13 +26,20 @@ PROBE_IMAGE = "docker.io/library/busybox:1.37"
 
 def _missing_prerequisites() -> str | None:
     if os.environ.get("KRC_E2E") != "1":
-        return "opt-in: set KRC_E2E=1 on a machine with the Pulumi CLI, kind, Docker and internet"
-    for tool in ("pulumi", "kind", "docker"):
+        return "opt-in: set KRC_E2E=1 on a machine with the Pulumi CLI, Docker and internet"
+    for tool in ("pulumi", "docker"):
         if shutil.which(tool) is None:
             return f"`{tool}` is not on PATH"
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         return "the Docker engine does not answer `docker info`"
     return None
+
+
+def kind_binary() -> str:
+    """The kind the program runs: the one on PATH, or its own download (kind v0.27+ either way after `up`)."""
+    from components import kindrelease
+
+    return shutil.which("kind") or kindrelease.asset(str(Path.home())).path
 
 
 def sh(*args: str) -> str:
@@ -170,3 +177,29 @@ def test_gateway_answers_an_httproute_at_gateway_url_from_the_host(stack):
             last = str(error)
         time.sleep(3)
     raise AssertionError(f"{url} did not answer through the Gateway: {last}\n{kubectl('get', 'gateway,httproute', '-A')}")
+
+
+def test_up_after_kind_delete_cluster_brings_cluster_and_addons_back_warm(stack):
+    result = stack.up(on_output=print)
+    wait_ready()
+    run_probe_pod("probe-3")
+    cache = result.outputs["mirrors"].value["docker.io"]["container"]
+
+    sh(kind_binary(), "delete", "cluster", "--name", STACK)
+    assert subprocess.run(["docker", "inspect", f"{STACK}-control-plane"], capture_output=True).returncode != 0
+    preview = stack.preview(on_output=print)
+    assert preview.change_summary.get("replace", 0) >= 2, f"the cluster and its certs are replaced: {preview.change_summary}"
+
+    hits_before = proxy_counter(cache, "registry_proxy_hits_total")
+    result = stack.up(on_output=print)
+    wait_ready()
+    # The add-ons are installed again on the new cluster.
+    for namespace in ("metallb-system", "ingress-nginx"):
+        pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
+        assert pods, f"no pods in {namespace} after the cluster came back"
+    run_probe_pod("probe-4")
+    assert proxy_counter(cache, "registry_proxy_hits_total") > hits_before, "the new cluster pulled from the warm cache"
+
+    # Nothing changed since: no diff.
+    preview = stack.preview(on_output=print)
+    assert set(preview.change_summary) <= {"same"}, preview.change_summary
