@@ -108,7 +108,7 @@ class KindCluster(pulumi.ComponentResource):
         # alone is an in-place update that runs nothing (`update`), so the next delete uses the new path.
         cluster = command.local.Command(
             f"{name}-cluster",
-            create=kindconfig.create_script(cluster_name, kindconfig.node_names(args.settings)[0]),
+            create=kindconfig.create_script(cluster_name),
             delete=kindconfig.delete_script(cluster_name),
             update=":",
             stdin=config_yaml,

@@ -117,7 +117,7 @@ KIND_PRELUDE = (
 )
 
 
-def create_script(name: str, control_plane: str) -> str:
+def create_script(name: str) -> str:
     """Create the cluster from the config on stdin, refusing to touch a cluster we did not create.
 
     Then record ``$KRC_CLUSTER_GENERATION`` and the control-plane container's id in ``$KRC_CLUSTER_RECORD``:
@@ -126,6 +126,7 @@ def create_script(name: str, control_plane: str) -> str:
     through a symlink.
     """
     quoted = shlex.quote(name)
+    control_plane = f"{name}-control-plane"  # kind's first control-plane node (node_names()[0])
     return (
         "set -eu\n"
         + KIND_PRELUDE

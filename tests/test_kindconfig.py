@@ -140,7 +140,7 @@ def _fake_tools(tmp_path):
 
 def test_create_script_refuses_an_existing_cluster_and_reads_config_from_stdin(tmp_path):
     env, _ = _fake_tools(tmp_path)
-    script = kindconfig.create_script("dev", "dev-control-plane")
+    script = kindconfig.create_script("dev")
     result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert "kind delete cluster --name dev" in result.stderr
@@ -149,7 +149,7 @@ def test_create_script_refuses_an_existing_cluster_and_reads_config_from_stdin(t
 
 def test_create_script_runs_the_chosen_kind_and_records_the_generation(tmp_path):
     env, record = _fake_tools(tmp_path)
-    script = kindconfig.create_script("other", "other-control-plane")
+    script = kindconfig.create_script("other")
     result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, input="kind: Cluster\n")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "log").read_text() == (
@@ -164,7 +164,7 @@ def test_create_script_replaces_a_symlinked_record_without_writing_through_it(tm
     victim = tmp_path / "victim"
     victim.write_text("keep")
     record.symlink_to(victim)
-    script = kindconfig.create_script("other", "other-control-plane")
+    script = kindconfig.create_script("other")
     result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, input="kind: Cluster\n")
     assert result.returncode == 0, result.stderr
     assert victim.read_text() == "keep"
