@@ -59,15 +59,16 @@ def resolve(raw: object, home: str) -> tuple[str, str | None]:
     """
     fix = "set it to a folder of its own that does not exist yet, such as '~/.kind-registry-cache/<stack>/certs.d'"
     if checks.text_problem(raw) is not None:
-        return "", f"must be a folder path without control characters; got {raw!r}; {fix}"
+        return "", f"must be a folder path without control characters; got {checks.redact(str(raw))!r}; {fix}"
     assert isinstance(raw, str)
+    shown = repr(checks.redact(raw))
     text = raw
     if text == "~" or text.startswith("~/"):
         text = home + text[1:]
     if not text.startswith("/"):
-        return "", f"must be an absolute path or start with '~/' (kind mounts it into nodes); got {raw!r}"
+        return "", f"must be an absolute path or start with '~/' (kind mounts it into nodes); got {shown}"
     if any(part in (".", "..") for part in text.split("/")):
-        return "", f"must not contain '.' or '..' parts; got {raw!r}; {fix}"
+        return "", f"must not contain '.' or '..' parts; got {shown}; {fix}"
     path = PurePosixPath(text)
     home_path = PurePosixPath(home)
     if path == home_path or home_path.is_relative_to(path):

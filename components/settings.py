@@ -271,7 +271,7 @@ def did_you_mean(word: Any, allowed: tuple[str, ...]) -> str:
 
 def _show_key(key: Any) -> str:
     # A key is shown inside a message: escape control characters, keep ordinary spellings readable.
-    text = str(key)
+    text = checks.redact(str(key))
     return text if checks.control_character(text) is None else repr(text)
 
 
