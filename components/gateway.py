@@ -35,14 +35,20 @@ from typing import Any
 import yaml
 
 from . import versions
-from .settings import NAMESPACE, PortMapping, _boolean, _show
+from .settings import NAMESPACE, PortMapping
 
-GATEWAY_API_KEYS = ("enabled", "version", "mode", "tlsSecret")
-
-AUTO = "auto"
-LOAD_BALANCER = "loadBalancer"
-HOST_NETWORK = "hostNetwork"
-MODES = (AUTO, LOAD_BALANCER, HOST_NETWORK)
+# The setting (``addons.gatewayApi``) is part of the stack configuration model; re-exported here.
+from krc.config.gateway import (  # noqa: E402,F401
+    AUTO,
+    GATEWAY_API_KEYS,
+    GATEWAY_NAMESPACE,
+    HOST_NETWORK,
+    LOAD_BALANCER,
+    MODES,
+    SUPPORTED_VERSIONS,
+    GatewayApiSettings,
+    cross_check,
+)
 
 #: The GatewayClass Cilium's chart creates (``templates/cilium-gateway-api-class.yaml``).
 GATEWAY_CLASS = "cilium"
@@ -50,7 +56,6 @@ GATEWAY_CONTROLLER = "io.cilium/gateway-controller"
 GATEWAY_API_GROUP_VERSION = "gateway.networking.k8s.io/v1"
 #: The one shared Gateway, and the namespace it (and an HTTPS listener's TLS secret) lives in.
 GATEWAY_NAME = "shared"
-GATEWAY_NAMESPACE = "gateway"
 
 #: Listener ports on the MetalLB address (LoadBalancer mode).
 LOAD_BALANCER_PORTS = (80, 443)
@@ -80,26 +85,9 @@ CRD_SHA256: dict[str, dict[str, str]] = {
         "gateway.networking.k8s.io_vap_safeupgrades.yaml": "afb0ea1b3cc2e9344d93b0926fbe741aeb48ab4439f9f7b4b77b9ac94faf6c2e",
     },
 }
-assert versions.GATEWAY_API_VERSION in CRD_SHA256, "the pinned Gateway API release must be vendored"
+assert set(SUPPORTED_VERSIONS) == set(CRD_SHA256), "the Gateway API releases the settings accept must be vendored"
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-# A Kubernetes Secret name (DNS subdomain).
-_SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class GatewayApiSettings:
-    """The ``addons.gatewayApi`` setting: Gateway API CRDs, Cilium's Gateway controller and one shared Gateway."""
-
-    enabled: bool = False
-    #: The Gateway API release whose CRDs are installed; only what the pinned Cilium supports.
-    version: str = versions.GATEWAY_API_VERSION
-    #: ``auto`` (from the Docker engine), ``loadBalancer`` (MetalLB address) or ``hostNetwork`` (published node ports).
-    mode: str = AUTO
-    #: A ``kubernetes.io/tls`` Secret in namespace ``gateway``; adds an HTTPS listener.
-    tls_secret: str | None = None
-
 
 @dataclass(frozen=True)
 class GatewayPlan:
@@ -120,87 +108,6 @@ class GatewayPlan:
 
 class GatewayError(ValueError):
     """The Gateway cannot be reached from the host as configured; the message names the key and the fix."""
-
-
-def parse_settings(problems: Any, raw: Any) -> GatewayApiSettings:
-    """Validate ``addons.gatewayApi``; ``problems`` is :class:`settings._Problems` (collects every error).
-
-    Checks against the other add-ons are in :func:`cross_check`.
-    """
-    key = "addons.gatewayApi"
-    value = problems.mapping(key, raw, GATEWAY_API_KEYS)
-    enabled = _boolean(problems, f"{key}.enabled", value.get("enabled", False))
-    version = value.get("version", versions.GATEWAY_API_VERSION)
-    if version not in CRD_SHA256:
-        supported = ", ".join(sorted(CRD_SHA256))
-        problems.add(
-            f"{key}.version",
-            f"Cilium {versions.CILIUM_CHART} supports Gateway API {supported} (the CRDs this program vendors and "
-            f"checks); got {_show(version)}. Remove the key or set it to {versions.GATEWAY_API_VERSION}",
-        )
-        version = versions.GATEWAY_API_VERSION
-    mode = value.get("mode", AUTO)
-    if mode not in MODES:
-        problems.add(
-            f"{key}.mode",
-            f"must be one of {', '.join(MODES)} (auto: loadBalancer where the kind network is reachable from this "
-            f"machine, i.e. a local Docker Engine on Linux, else hostNetwork); got {_show(mode)}",
-        )
-        mode = AUTO
-    tls_secret = value.get("tlsSecret")
-    if tls_secret in ("", None):
-        tls_secret = None
-    elif not isinstance(tls_secret, str) or not _SECRET_NAME.match(tls_secret):
-        problems.add(
-            f"{key}.tlsSecret",
-            f"must be the name of a kubernetes.io/tls Secret in namespace {GATEWAY_NAMESPACE} (lower-case letters, "
-            f"digits, '-' and '.'); got {_show(tls_secret)}",
-        )
-        tls_secret = None
-    return GatewayApiSettings(enabled=enabled, version=version, mode=mode, tls_secret=tls_secret)
-
-
-def cross_check(
-    problems: Any,
-    gateway: GatewayApiSettings,
-    *,
-    cilium_enabled: bool,
-    cilium_values: Mapping[str, Any],
-    metallb_enabled: bool,
-) -> None:
-    """Report a Gateway the other add-on settings cannot serve: no Cilium, Cilium values that turn off what
-    Cilium's Gateway API needs, LoadBalancer mode without MetalLB."""
-    if not gateway.enabled:
-        return
-    key = "addons.gatewayApi.enabled"
-    if not cilium_enabled:
-        problems.add(
-            key,
-            "the Gateway is implemented by Cilium, which is off; turn it on (remove addons.cilium.enabled: false) "
-            "or set addons.gatewayApi.enabled: false",
-        )
-        return
-    kpr = cilium_values.get("kubeProxyReplacement", True)
-    if kpr is not True and str(kpr).lower() != "true":
-        problems.add(
-            key,
-            f"Cilium's Gateway API needs kube-proxy replacement (Cilium 1.20 docs, Gateway API prerequisites), but "
-            f"addons.cilium.values.kubeProxyReplacement is {kpr!r}; remove that value (the program sets true)",
-        )
-    if cilium_values.get("l7Proxy", True) is False:
-        problems.add(
-            key,
-            "Cilium's Gateway API runs in its L7 proxy, but addons.cilium.values.l7Proxy is false; remove that value",
-        )
-    gateway_values = cilium_values.get("gatewayAPI")
-    if isinstance(gateway_values, Mapping) and gateway_values.get("enabled") is False:
-        problems.add(key, "addons.cilium.values.gatewayAPI.enabled is false; remove that value")
-    if gateway.mode == LOAD_BALANCER and not metallb_enabled:
-        problems.add(
-            "addons.gatewayApi.mode",
-            "loadBalancer needs MetalLB to give the Gateway an address, and addons.metallb is off; turn MetalLB on "
-            "or set mode: hostNetwork",
-        )
 
 
 def resolve_mode(gateway: GatewayApiSettings, *, metallb_enabled: bool, kind_network_routable: bool, engine: str) -> tuple[str, str]:

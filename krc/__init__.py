@@ -1,0 +1,1 @@
+"""Pure, Pulumi-free logic of kind-registry-cache (nothing here imports pulumi)."""

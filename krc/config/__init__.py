@@ -1,0 +1,39 @@
+"""The stack configuration model on pydantic v2 (pure: nothing here imports Pulumi).
+
+``parse`` and ``addons.parse`` validate the raw values read from the stack into frozen settings;
+``StackConfig`` is the model of ``Pulumi.<stack>.yaml``'s ``config:`` block, from which
+``python -m krc.config.schema`` writes ``schema/stack-config.json``. Every problem reads
+``kind-registry-cache:<key>: what is allowed; the fix`` (:mod:`krc.config.errors`).
+"""
+
+from __future__ import annotations
+
+from components.versions import NODE_IMAGE, REGISTRY_IMAGE  # noqa: F401
+
+from . import addons, checks  # noqa: F401
+from .addons import AddonSettings, CiliumSettings, IngressNginxSettings, MetalLBSettings
+from .cache import (
+    DEFAULT_MIRRORS,
+    DEFAULT_TTL,
+    CacheSettings,
+    Mirror,
+    container_url,
+    default_name_prefix,
+    normalize_host,
+)
+from .cluster import DEFAULT_PORT_MAPPINGS, ClusterSettings, PortMapping
+from .credentials import credentials_for
+from .docker import DockerSettings
+from .errors import NAMESPACE, SettingsError, did_you_mean
+from .gateway import GatewayApiSettings
+from .network import DEFAULT_MTU, DEFAULT_SUBNET, NetworkSettings
+from .settings import TOP_KEYS, Settings, StackConfig, parse
+from .warmup import DEFAULT_WARMUP_PARALLEL, WarmupSettings
+
+__all__ = [
+    "DEFAULT_MIRRORS", "DEFAULT_MTU", "DEFAULT_PORT_MAPPINGS", "DEFAULT_SUBNET", "DEFAULT_TTL", "DEFAULT_WARMUP_PARALLEL",
+    "NAMESPACE", "TOP_KEYS", "AddonSettings", "CacheSettings", "CiliumSettings", "ClusterSettings", "DockerSettings",
+    "GatewayApiSettings", "IngressNginxSettings", "MetalLBSettings", "Mirror", "NetworkSettings", "PortMapping",
+    "Settings", "SettingsError", "StackConfig", "WarmupSettings", "container_url", "credentials_for",
+    "default_name_prefix", "did_you_mean", "normalize_host", "parse",
+]  # fmt: skip
