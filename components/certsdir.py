@@ -33,7 +33,6 @@ from krc.config.certsdir import (  # noqa: F401  (re-exported)
     resolve,
 )
 
-
 _HOST_DIR = re.compile(r"[a-z0-9][a-z0-9.:-]*", re.ASCII)
 
 

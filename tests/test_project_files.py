@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import typing
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
+from pydantic import BaseModel
 
 from components import addon_settings, settings
+from krc.config import StackConfig
+from krc.config import schema as schema_module
+from krc.config.credentials import CredentialConfig
 from harness import ROOT, run_program, stack_config
 
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 DEV = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+SCHEMA_FILE = ROOT / "schema" / "stack-config.json"
 
 # The CLI validates Pulumi.yaml against its project schema on every command (sdk/go/common/workspace/
 # project.json): a config declaration may only carry these keys, and `type` only these values.
@@ -82,3 +93,94 @@ def test_ci_script_runs_exactly_the_readme_test_command():
     assert "```sh\nbash tests/run.sh\n```" in readme
     assert ci.rstrip().endswith("exec bash tests/run.sh")
     assert Path(ROOT / "tests" / "run.sh").exists()
+
+
+# --- Pulumi.yaml and the committed JSON Schema against the configuration model (krc.config) ---------
+
+
+def _aliases(model: type[BaseModel]) -> set[str]:
+    """Every key a model accepts, nested models included."""
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        found.add(field.alias or name)
+        for inner in _models_in(field.annotation):
+            found |= _aliases(inner)
+    return found
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+SECTION_MODELS = {key: _models_in(field.annotation) for key, field in StackConfig.model_fields.items()}
+
+
+def test_pulumi_yaml_declares_exactly_the_model_keys():
+    assert set(PROJECT["config"]) == set(settings.TOP_KEYS)
+    assert set(settings.TOP_KEYS) == {f.alias for f in StackConfig.model_fields.values()}
+
+
+@pytest.mark.parametrize("name", list(StackConfig.model_fields))
+def test_pulumi_yaml_description_names_every_key_of_the_model(name):
+    field = StackConfig.model_fields[name]
+    description = PROJECT["config"][field.alias]["description"]
+    keys = set().union(*(_aliases(m) for m in SECTION_MODELS[name])) if SECTION_MODELS[name] else set()
+    if name == "credentials":
+        keys = _aliases(CredentialConfig)
+    missing = sorted(k for k in keys if not re.search(rf"\b{re.escape(k)}\b", description))
+    assert not missing, f"Pulumi.yaml's {field.alias} description does not mention {missing}"
+
+
+@pytest.mark.parametrize("name", list(StackConfig.model_fields))
+def test_pulumi_yaml_defaults_are_the_model_defaults(name):
+    field = StackConfig.model_fields[name]
+    declared = PROJECT["config"][field.alias]["default"]
+    if name == "credentials":
+        assert declared == {} == field.get_default()
+        return
+    if not SECTION_MODELS[name]:
+        assert declared == field.get_default()
+        return
+    (model,) = SECTION_MODELS[name]
+    # What Pulumi.yaml passes when a stack sets nothing validates to the same model as nothing at all.
+    assert model.model_validate(declared) == model()
+    # ... and each value it names is the model's default for that key, not merely an accepted one.
+    defaults = model().model_dump(by_alias=True, mode="json")
+    for key, value in declared.items():
+        if isinstance(value, dict) and isinstance(defaults[key], dict) and value:
+            assert {k: defaults[key][k] for k in value} == value, (field.alias, key)
+        elif not (isinstance(value, dict) and not value):
+            assert defaults[key] == value, (field.alias, key)
+
+
+def test_every_model_field_has_a_description_for_editors():
+    schema = json.loads(SCHEMA_FILE.read_text())
+
+    def described(prop: dict) -> bool:
+        # A property that is a whole model may carry the model's own description, through its $ref.
+        ref = prop.get("$ref", "").removeprefix("#/$defs/")
+        return bool(prop.get("description") or (ref and schema["$defs"][ref].get("description")))
+
+    for name, definition in schema["$defs"].items():
+        for key, prop in definition.get("properties", {}).items():
+            assert described(prop), f"{name}.{key} has no description"
+    for key, prop in schema["properties"]["config"]["properties"].items():
+        assert described(prop), key
+
+
+def test_committed_json_schema_is_current():
+    assert SCHEMA_FILE.read_text() == schema_module.render(), "run `python -m krc.config.schema` and commit schema/stack-config.json"
+    assert subprocess.run([sys.executable, "-m", "krc.config.schema", "--check"], cwd=ROOT).returncode == 0
+
+
+def test_json_schema_accepts_the_dev_stack_and_refuses_an_unknown_key():
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    assert list(validator.iter_errors(DEV)) == []
+    secret = {"config": {"kind-registry-cache:credentials": {"docker.io": {"password": {"secure": "v1:abc"}}}}}
+    assert list(validator.iter_errors(secret)) == []
+    assert list(validator.iter_errors({"config": {"kind-registry-cache:clustr": {}}}))
+    assert list(validator.iter_errors({"config": {"kind-registry-cache:cluster": {"wrkers": 1}}}))
+    assert list(validator.iter_errors({"config": {"kind-registry-cache:cluster": {"workers": 65}}}))
+    assert list(validator.iter_errors({"config": {"kubernetes:context": "kind-dev"}})) == []

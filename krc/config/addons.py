@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ValidationError, ValidationInfo, WithJsonSchema
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, WithJsonSchema
 
 from components import versions
 
@@ -134,45 +134,58 @@ class CiliumConfig(ConfigModel):
     """Cilium as the CNI, replacing kube-proxy."""
 
     enabled: Boolean = True
+    """Install this add-on."""
     version: Version = versions.CILIUM_CHART
+    """The exact chart version (default: the pinned one)."""
     repository: Repository = versions.CILIUM_REPOSITORY
+    """The Helm repository (https://, http://) or OCI registry path (oci://) of the chart."""
     hubble: Boolean = False
     """Run Hubble relay."""
     values: Annotated[dict[str, Any], BeforeValidator(_values(CILIUM_CHART)), _VALUES_SCHEMA] = {}
+    """Helm values merged over the program's (null removes one)."""
 
 
 class MetalLBConfig(ConfigModel):
     """MetalLB in L2 mode with one address pool on the kind network."""
 
     enabled: Boolean = True
+    """Install this add-on."""
     version: Version = versions.METALLB_CHART
+    """The exact chart version (default: the pinned one)."""
     repository: Repository = versions.METALLB_REPOSITORY
+    """The Helm repository (https://, http://) or OCI registry path (oci://) of the chart."""
     range: Annotated[
         PoolRange | None,
         BeforeValidator(_range),
         WithJsonSchema({"type": "string", "description": "first-last or a CIDR inside network.subnet (default .255.200-.255.250 of it)"}),
     ] = None
+    """LoadBalancer addresses: first-last or a CIDR inside network.subnet (default .255.200-.255.250 of it)."""
     frr: Boolean = False
     """Keep the frr-k8s BGP backend."""
     values: Annotated[dict[str, Any], BeforeValidator(_values(METALLB_CHART)), _VALUES_SCHEMA] = {}
+    """Helm values merged over the program's (null removes one)."""
 
 
 class IngressNginxConfig(ConfigModel):
     """ingress-nginx on the host ports of the first control plane (retired upstream)."""
 
     enabled: Boolean = True
+    """Install this add-on."""
     version: Version = versions.INGRESS_NGINX_CHART
+    """The exact chart version (default: the pinned one)."""
     repository: Repository = versions.INGRESS_NGINX_REPOSITORY
+    """The Helm repository (https://, http://) or OCI registry path (oci://) of the chart."""
     values: Annotated[dict[str, Any], BeforeValidator(_values(INGRESS_NGINX_CHART)), _VALUES_SCHEMA] = {}
+    """Helm values merged over the program's (null removes one)."""
 
 
 class AddonsConfig(ConfigModel):
     """Helm add-ons on the cluster, each optional."""
 
-    cilium: CiliumConfig = CiliumConfig()
-    metallb: MetalLBConfig = MetalLBConfig()
-    ingress_nginx: IngressNginxConfig = IngressNginxConfig()
-    gateway_api: GatewayApiConfig = GatewayApiConfig()
+    cilium: CiliumConfig = Field(default_factory=CiliumConfig, description='Cilium as the CNI, replacing kube-proxy.')
+    metallb: MetalLBConfig = Field(default_factory=MetalLBConfig, description='MetalLB in L2 mode with one address pool on the kind network.')
+    ingress_nginx: IngressNginxConfig = Field(default_factory=IngressNginxConfig, description="ingress-nginx on the first control plane's host ports (retired upstream: the last release).")
+    gateway_api: GatewayApiConfig = Field(default_factory=GatewayApiConfig, description="Gateway API through Cilium: CRDs, Cilium's Gateway controller, one shared Gateway.")
 
 
 ADDON_KEYS = ("cilium", "metallb", "ingressNginx", "gatewayApi")

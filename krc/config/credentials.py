@@ -19,8 +19,21 @@ from .cache import CacheSettings, normalize_host
 from .errors import NAMESPACE, problem, show_key
 
 #: How Pulumi stores a secret in Pulumi.<stack>.yaml.
-SECURE_SCHEMA = {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"], "additionalProperties": False}
-_SECRET_TEXT = WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, SECURE_SCHEMA]})
+SECURE_SCHEMA = {
+    "type": "object",
+    "properties": {"secure": {"type": "string", "description": "the value, encrypted by `pulumi config set --secret`"}},
+    "required": ["secure"],
+    "additionalProperties": False,
+}
+_SECRET_TEXT_SCHEMA = {"anyOf": [{"type": "string", "minLength": 1}, SECURE_SCHEMA]}
+_SECRET_TEXT = WithJsonSchema(_SECRET_TEXT_SCHEMA)
+#: One host's login as it appears in Pulumi.<stack>.yaml (each value a secret).
+CREDENTIAL_SCHEMA = {
+    "type": "object",
+    "description": "A login to one upstream registry; set each value with --secret.",
+    "properties": {"username": _SECRET_TEXT_SCHEMA, "password": _SECRET_TEXT_SCHEMA},
+    "additionalProperties": False,
+}
 
 
 class CredentialConfig(ConfigModel):

@@ -21,7 +21,7 @@ from .addons import AddonsConfig
 from .base import ConfigModel
 from .cache import CacheConfig, CacheSettings
 from .cluster import ClusterConfig, ClusterSettings
-from .credentials import SECURE_SCHEMA, CredentialConfig
+from .credentials import CREDENTIAL_SCHEMA, SECURE_SCHEMA, CredentialConfig
 from .docker import DockerConfig, DockerSettings
 from .errors import SettingsError, as_mapping, problem, problems_from
 from .network import NetworkConfig, NetworkSettings
@@ -31,17 +31,19 @@ from .warmup import WarmupConfig, WarmupSettings
 class StackConfig(ConfigModel):
     """The stack configuration: each field is the stack key ``kind-registry-cache:<alias>``."""
 
-    cluster: ClusterConfig = ClusterConfig()
-    network: NetworkConfig = NetworkConfig()
-    cache: CacheConfig = CacheConfig()
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description='The kind cluster: name, controlPlanes, workers, nodeImage, portMappings.')
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description='The docker network of nodes and caches: name, subnet, mtu.')
+    cache: CacheConfig = Field(default_factory=CacheConfig, description='The pull-through caches: image, ttl, hostPortStart, namePrefix, mirrors, useStack.')
     credentials: Annotated[
         dict[str, CredentialConfig],
-        WithJsonSchema({"anyOf": [{"type": "object", "additionalProperties": {"$ref": "#/$defs/CredentialConfig"}}, SECURE_SCHEMA]}),
+        WithJsonSchema({"anyOf": [{"type": "object", "additionalProperties": CREDENTIAL_SCHEMA}, SECURE_SCHEMA]}),
     ] = {}
-    docker: DockerConfig = DockerConfig()
-    certs_dir: str = Field(default="", json_schema_extra={"type": "string"})
-    warmup: WarmupConfig = WarmupConfig()
-    addons: AddonsConfig = AddonsConfig()
+    """Upstream logins, host -> {username, password}; set only with --secret."""
+    docker: DockerConfig = Field(default_factory=DockerConfig, description='The Docker engine to use: host.')
+    certs_dir: str = ""
+    """Host folder of one <registry>/hosts.toml per mirror (default ~/.kind-registry-cache/<stack>/certs.d)."""
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig, description='Pulling images through the caches while the cluster is created.')
+    addons: AddonsConfig = Field(default_factory=AddonsConfig, description='Helm add-ons on the cluster: cilium, metallb, ingressNginx, gatewayApi.')
 
 
 #: The stack config keys (``kind-registry-cache:<key>``) the program reads.
