@@ -2,6 +2,9 @@
 
 from krc.config.addons import (  # noqa: F401
     ADDON_KEYS,
+    CILIUM_KEYS,
+    INGRESS_NGINX_KEYS,
+    METALLB_KEYS,
     AddonSettings,
     AddonsConfig,
     CiliumSettings,

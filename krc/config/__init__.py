@@ -11,6 +11,12 @@ from __future__ import annotations
 from components.versions import NODE_IMAGE, REGISTRY_IMAGE  # noqa: F401
 
 from . import addons, checks  # noqa: F401
+from . import cache as cache_models
+from . import cluster as cluster_models
+from . import credentials as credential_models
+from . import docker as docker_models
+from . import network as network_models
+from . import warmup as warmup_models
 from .addons import AddonSettings, CiliumSettings, IngressNginxSettings, MetalLBSettings
 from .cache import (
     DEFAULT_MIRRORS,
@@ -30,7 +36,21 @@ from .network import DEFAULT_MTU, DEFAULT_SUBNET, NetworkSettings
 from .settings import TOP_KEYS, Settings, StackConfig, parse
 from .warmup import DEFAULT_WARMUP_PARALLEL, WarmupSettings
 
+from .errors import allowed_keys as _allowed_keys
+
+# The keys of each part, as the stack spells them (derived from the models).
+CLUSTER_KEYS = _allowed_keys(cluster_models.ClusterConfig)
+PORT_MAPPING_KEYS = _allowed_keys(cluster_models.PortMappingConfig)
+NETWORK_KEYS = _allowed_keys(network_models.NetworkConfig)
+CACHE_KEYS = _allowed_keys(cache_models.CacheConfig)
+MIRROR_KEYS = _allowed_keys(cache_models.MirrorObject)
+WARMUP_KEYS = _allowed_keys(warmup_models.WarmupConfig)
+CREDENTIAL_KEYS = _allowed_keys(credential_models.CredentialConfig)
+DOCKER_KEYS = _allowed_keys(docker_models.DockerConfig)
+
 __all__ = [
+    "CLUSTER_KEYS", "PORT_MAPPING_KEYS", "NETWORK_KEYS", "CACHE_KEYS", "MIRROR_KEYS", "WARMUP_KEYS", "CREDENTIAL_KEYS",
+    "DOCKER_KEYS",
     "DEFAULT_MIRRORS", "DEFAULT_MTU", "DEFAULT_PORT_MAPPINGS", "DEFAULT_SUBNET", "DEFAULT_TTL", "DEFAULT_WARMUP_PARALLEL",
     "NAMESPACE", "TOP_KEYS", "AddonSettings", "CacheSettings", "CiliumSettings", "ClusterSettings", "DockerSettings",
     "GatewayApiSettings", "IngressNginxSettings", "MetalLBSettings", "Mirror", "NetworkSettings", "PortMapping",

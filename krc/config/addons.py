@@ -21,7 +21,7 @@ from components import versions
 
 from . import checks
 from .base import ConfigModel
-from .errors import SettingsError, as_mapping, fail, problem, problems_from, show
+from .errors import SettingsError, allowed_keys, as_mapping, fail, problem, problems_from, show
 from .fields import Boolean
 from .gateway import GatewayApiConfig, GatewayApiSettings, _Collector, cross_check
 from .helm import CILIUM_CHART, INGRESS_NGINX_CHART, METALLB_CHART, PoolRange, default_pool_range, parse_pool_range, pool_range_problem, stale_values
@@ -188,7 +188,10 @@ class AddonsConfig(ConfigModel):
     gateway_api: GatewayApiConfig = Field(default_factory=GatewayApiConfig, description="Gateway API through Cilium: CRDs, Cilium's Gateway controller, one shared Gateway.")
 
 
-ADDON_KEYS = ("cilium", "metallb", "ingressNginx", "gatewayApi")
+ADDON_KEYS = allowed_keys(AddonsConfig)
+CILIUM_KEYS = allowed_keys(CiliumConfig)
+METALLB_KEYS = allowed_keys(MetalLBConfig)
+INGRESS_NGINX_KEYS = allowed_keys(IngressNginxConfig)
 _MODELS = dict(zip(ADDON_KEYS, (CiliumConfig, MetalLBConfig, IngressNginxConfig, GatewayApiConfig)))
 _CHARTS = {"cilium": CILIUM_CHART, "metallb": METALLB_CHART, "ingressNginx": INGRESS_NGINX_CHART}
 

@@ -89,6 +89,9 @@ class GatewayApiConfig(ConfigModel):
         return GatewayApiSettings(self.enabled, self.version, self.mode, self.tls_secret)
 
 
+assert GATEWAY_API_KEYS == tuple(f.alias for f in GatewayApiConfig.model_fields.values())
+
+
 class _Collector:
     """The ``problems.add`` interface :func:`cross_check` reports through."""
 
