@@ -3,13 +3,14 @@
 import pulumi
 import pulumi_docker as docker
 
-from components import addon_values, config, mirrors, prerequisites, warmup
-from components.addons import ClusterAddons, ClusterAddonsArgs
-from components.cache import RegistryCaches, RegistryCachesArgs
-from components.cachestats import CacheStats, CacheStatsArgs
-from components.cachewarmup import CacheWarmup, CacheWarmupArgs
-from components.cluster import KindCluster, KindClusterArgs
-from components.network import KindNetwork, KindNetworkArgs
+from components.cache_stats import CacheStats, CacheStatsArgs
+from components.cache_warmup import CacheWarmup, CacheWarmupArgs
+from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.kind_cluster import KindCluster, KindClusterArgs
+from components.kind_network import KindNetwork, KindNetworkArgs
+from components.registry_caches import RegistryCaches, RegistryCachesArgs
+from krc.render import addon_values, mirrors, warmup
+from program import config, prerequisites
 
 stack_config = config.load()
 settings = stack_config.settings

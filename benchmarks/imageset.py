@@ -43,7 +43,7 @@ ADDON_IMAGES: tuple[tuple[str, str, str, tuple[tuple[str, float], ...]], ...] = 
     ("quay.io", "cilium/cilium", "v1.20.0",
      (("cilium-os", 30), ("cilium-llvm", 60), ("cilium-bin", 70), ("cilium-tools", 8), ("cilium-cfg", 2))),
     ("quay.io", "cilium/operator-generic", "v1.20.0", (("operator-os", 2), ("operator-bin", 30))),
-    # The chart pins Envoy to a build tag (see components/versions.py); any tag does for generated layers.
+    # The chart pins Envoy to a build tag (see krc/versions.py); any tag does for generated layers.
     ("quay.io", "cilium/cilium-envoy", "v1.20.0",
      (("envoy-os", 30), ("envoy-bin", 25), ("envoy-libs", 3))),
     ("quay.io", "metallb/controller", "v0.16.1", (("mlb-controller-os", 2), ("mlb-controller-bin", 28))),

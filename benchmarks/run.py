@@ -55,7 +55,7 @@ DELAY_PORT = 5080
 LOCAL_REGISTRY = "bench-local-registry"
 #: A one-layer image on each upstream whose layer the shaping check downloads (a byte range of it).
 PROBE_REPOSITORY = "bench/link-probe"
-#: The caches' debug port (health, metrics), as components/registry.py configures it.
+#: The caches' debug port (health, metrics), as krc/render/registry.py configures it.
 DEBUG_PORT = 5001
 
 

@@ -3,7 +3,7 @@
 It renders, per workload, the tolerations and nodeSelector the chart's templates give the pod from
 the chart's default values merged with ours (Helm's coalesce: maps merge, lists and scalars replace,
 ``null`` removes), and the nodes and taints kind creates for a topology. Sources, at the pinned versions
-(summarised next to the pins in components/versions.py):
+(summarised next to the pins in krc/versions.py):
 
 - kind v0.32.0 pkg/cluster/internal/create/actions/kubeadminit/init.go: the control-plane taint is
   removed only when the cluster has exactly one node. kubeadm labels control planes
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import addon_values, kindconfig
+from krc.render import addon_values, kindconfig
 from components.settings import ClusterSettings
 
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}

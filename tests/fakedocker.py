@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from components.dockercli import Result
-from components.warmup import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from krc.commands.cacheclient import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from krc.commands.dockercli import Result
 
 NOT_FOUND = "wget: server returned error: HTTP/1.1 404 Not Found\n"
 
@@ -94,7 +94,7 @@ class FakeCache:
 
 
 class FakeDocker:
-    """Callable as a :data:`components.dockercli.Runner`."""
+    """Callable as a :data:`krc.commands.dockercli.Runner`."""
 
     def __init__(self, platform: str = "linux/amd64", fetch_seconds: float = 0.0) -> None:
         self.platform = platform

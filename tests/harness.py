@@ -113,7 +113,7 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        if args.token == "command:local:run" and "components.cachectl stats" in args.args.get("command", ""):
+        if args.token == "command:local:run" and "krc.commands.cachectl stats" in args.args.get("command", ""):
             return {"stdout": "{}", "stderr": ""}
         if args.token == "command:local:run":
             return {"stdout": self.preflight_stdout, "stderr": ""}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import chart_scheduling as model
-from components import addon_values
+from krc.render import addon_values
 from components.settings import ClusterSettings
 from harness import Recording, run_program
 

@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
-from components import addon_settings, versions
+from components import addon_settings
 from components.settings import SettingsError
+from krc import versions
 
 SUBNET = ipaddress.IPv4Network("172.30.0.0/16")
 

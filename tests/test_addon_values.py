@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import addon_values
-from components.addon_values import PoolRange
-from components.kindconfig import KindOptions
 from components.settings import PortMapping
+from krc.render import addon_values
+from krc.render.addon_values import PoolRange
+from krc.render.kindconfig import KindOptions
 
 CERTS = "/home/dev/.kind-registry-cache/dev/certs.d"
 IP = ipaddress.IPv4Address

@@ -365,7 +365,7 @@ def test_metallb_pool_and_l2_wait_for_the_webhook_wait(all_on):
 def test_metallb_webhook_wait_runs_the_programs_python_with_the_secret_kubeconfig_on_stdin(all_on):
     wait = all_on.named("addons-metallb-webhook")
     assert wait.type == COMMAND
-    assert wait.inputs["create"].endswith(" -m components.metallbwebhook"), wait.name
+    assert wait.inputs["create"].endswith(" -m krc.commands.metallbwebhook"), wait.name
     assert wait.inputs["create"].startswith(sys.executable), wait.name
     assert wait.secret_inputs == {"stdin"}, wait.name
     job = json.loads(wait.inputs["stdin"])

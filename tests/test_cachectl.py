@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from components import cachectl
-from components.cachectl import CacheRef, Counts
-from components.dockercli import Result
+from krc.commands import cachectl
+from krc.commands.cachectl import CacheRef, Counts
+from krc.commands.dockercli import Result
 
 # distribution v3 (registry/proxy/proxymetrics.go): counters by type.
 V3_METRICS = """\

@@ -118,7 +118,8 @@ def keys_the_program_reads() -> tuple[set[str], dict[str, object]]:
     pydantic models of krc/config/, build the same set from the models' fields (aliases) instead; the rest of
     this test stays as it is.
     """
-    from components import addon_settings, gateway, settings
+    from components import addon_settings, settings
+    from krc.config import gateway
 
     keys = {f"cluster.{k}" for k in settings.CLUSTER_KEYS}
     keys |= {f"cluster.portMappings[].{k}" for k in settings.PORT_MAPPING_KEYS}

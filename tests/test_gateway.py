@@ -8,9 +8,13 @@ import shutil
 
 import pytest
 
-from components import addon_settings, gateway, preflight, versions
-from components.gateway import GatewayApiSettings, GatewayError
+from components import addon_settings
 from components.settings import PortMapping, SettingsError, _Problems
+from krc import preflight, versions
+from krc.config import gateway as gateway_settings
+from krc.config.gateway import GatewayApiSettings
+from krc.render import gateway
+from krc.render.gateway import GatewayError
 
 SUBNET = ipaddress.IPv4Network("172.30.0.0/16")
 DEFAULT_MAPPINGS = (PortMapping(80, 80), PortMapping(443, 443))
@@ -92,7 +96,7 @@ def test_load_balancer_mode_without_metallb_is_refused():
 
 def test_cross_checks_ignore_a_gateway_that_is_off():
     problems = _Problems()
-    gateway.cross_check(
+    gateway_settings.cross_check(
         problems, GatewayApiSettings(), cilium_enabled=False, cilium_values={}, metallb_enabled=False
     )
     assert problems.items == []

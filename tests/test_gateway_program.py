@@ -6,7 +6,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.warmup import Plan
+from krc.render.warmup import Plan
 from harness import HEALTHY_PREFLIGHT, Recording, Registered, run_program
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.imageref import ImageRef, ReferenceError, parse_reference
+from krc.config.imageref import ImageRef, ReferenceError, parse_reference
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -9,9 +9,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import kindconfig, mirrors, versions
-from components.kindconfig import KindOptions
 from components.settings import ClusterSettings, PortMapping
+from krc import versions
+from krc.render import kindconfig, mirrors
+from krc.render.kindconfig import KindOptions
 
 CERTS = "/home/dev/.kind-registry-cache/dev/certs.d"
 

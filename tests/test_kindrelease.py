@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from components import kindconfig, kindrelease, preflight, versions
+from krc import preflight, versions
+from krc.commands import kind
+from krc.preflight import kindrelease
+from krc.render import kindconfig
 from harness import ROOT, run_program
 
 FAKE_KIND = b"#!/bin/sh\necho \"fake-kind $*\"\n"
@@ -108,10 +111,10 @@ def test_a_platform_without_a_pin_is_refused_with_the_fix():
 
 def test_good_checksum_is_downloaded_once_and_used(tmp_path, server):
     target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("linux", "amd64"), table=fake_table())
-    assert kindrelease.ensure(target) == "downloaded"
+    assert kind.ensure(target) == "downloaded"
     assert Path(target.path).read_bytes() == FAKE_KIND
     assert os.access(target.path, os.X_OK)
-    assert kindrelease.ensure(target) == "present"
+    assert kind.ensure(target) == "present"
     assert server.requests == [f"/{versions.KIND_VERSION}/kind-linux-amd64"]
     assert sorted(p.name for p in Path(target.path).parent.iterdir()) == ["kind-v0.32.0-linux-amd64"]
 
@@ -119,7 +122,7 @@ def test_good_checksum_is_downloaded_once_and_used(tmp_path, server):
 def test_bad_checksum_is_refused_naming_both_digests_and_leaves_no_file(tmp_path, server):
     target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("linux", "arm64"), table=fake_table())
     with pytest.raises(kindrelease.KindReleaseError) as info:
-        kindrelease.ensure(target)
+        kind.ensure(target)
     message = str(info.value)
     assert hashlib.sha256(TAMPERED).hexdigest() in message
     assert hashlib.sha256(FAKE_KIND).hexdigest() in message
@@ -130,14 +133,14 @@ def test_a_damaged_copy_is_fetched_again(tmp_path, server):
     target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("linux", "amd64"), table=fake_table())
     Path(target.path).parent.mkdir(parents=True)
     Path(target.path).write_bytes(b"truncated")
-    assert kindrelease.ensure(target) == "downloaded"
+    assert kind.ensure(target) == "downloaded"
     assert Path(target.path).read_bytes() == FAKE_KIND
 
 
 def test_a_failed_download_leaves_no_file(tmp_path, server):
     target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("darwin", "amd64"), table={("darwin", "amd64"): "0" * 64})
     with pytest.raises(kindrelease.KindReleaseError) as info:
-        kindrelease.ensure(target)
+        kind.ensure(target)
     assert "404" in str(info.value)
     assert list(Path(target.path).parent.iterdir()) == []
 
@@ -149,14 +152,14 @@ def test_a_symlink_in_our_place_is_refused_and_its_target_untouched(tmp_path, se
     victim.write_bytes(b"keep")
     Path(target.path).symlink_to(victim)
     with pytest.raises(kindrelease.KindReleaseError, match="not a regular file"):
-        kindrelease.ensure(target)
+        kind.ensure(target)
     assert victim.read_bytes() == b"keep"
     assert server.requests == []
 
 
 def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "components.kindrelease", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "krc.commands.kind", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_cli_writes_only_under_the_programs_bin_folder(tmp_path, server):

@@ -18,8 +18,9 @@ import pytest
 import trustme
 import yaml
 
-from components import addon_values, metallbwebhook
-from components.metallbwebhook import ApiServer, Request, Response, WaitError
+from krc.commands import metallbwebhook
+from krc.render import addon_values
+from krc.commands.metallbwebhook import ApiServer, Request, Response, WaitError
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = addon_values.ip_address_pool(addon_values.parse_pool_range("172.30.255.200-172.30.255.250"))
@@ -275,7 +276,7 @@ def api_server(request, ca) -> Iterator[FakeApiServer]:
 def _run_module(stdin: str, timeout: float = 30) -> subprocess.CompletedProcess:
     # Exactly what the Command resource runs: the program's interpreter, from the project root.
     return subprocess.run(
-        [sys.executable, "-m", "components.metallbwebhook"],
+        [sys.executable, "-m", "krc.commands.metallbwebhook"],
         input=stdin,
         cwd=ROOT,
         capture_output=True,

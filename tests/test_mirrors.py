@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import mirrors, settings
-from components.mirrors import HostsEntry
+from components import settings
+from krc.render import mirrors
+from krc.render.mirrors import HostsEntry
 
 
 def test_containerd_patch_exact_text():

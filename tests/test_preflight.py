@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from components import kindrelease, preflight
-from components.preflight import PreflightError
 from components.settings import NetworkSettings
+from krc import preflight
+from krc.preflight import PreflightError, kindrelease
 
 NET = NetworkSettings(name="kind", subnet=ipaddress.IPv4Network("172.30.0.0/16"))
 OWNER = "kind-registry-cache/dev"

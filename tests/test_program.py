@@ -8,8 +8,9 @@ import pulumi
 import pytest
 import yaml
 
-from components import certsdir, preflight
+from components import certsdir
 from components import settings as settings_module
+from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
@@ -402,7 +403,7 @@ def test_docker_host_from_stack_config_reaches_provider_and_kind():
 
 
 def test_caches_start_through_the_offline_aware_entrypoint(dev):
-    from components import registry
+    from krc.render import registry
 
     for container in dev.of_type(CONTAINER):
         assert container.inputs["entrypoints"] == registry.entrypoint(), container.name

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from components import settings as settings_module
-from components import versions
-from components.warmup import Plan
+from krc import versions
+from krc.render.warmup import Plan
 from harness import ROOT, Recording, Registered, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
@@ -116,7 +116,7 @@ def test_warmup_plan_is_the_addons_pinned_images_on_their_caches(dev):
 
 def test_warmup_runs_this_programs_python_from_the_project_on_the_programs_engine(dev):
     warm = dev.named("warmup-images")
-    assert warm.inputs["create"] == f"{sys.executable} -m components.warmup"
+    assert warm.inputs["create"] == f"{sys.executable} -m krc.commands.warmup"
     assert warm.inputs["dir"] == str(ROOT)
     assert warm.inputs["environment"] == {"DOCKER_HOST": "unix:///var/run/docker.sock"}
     assert warm.parent.endswith("::warmup")
@@ -157,7 +157,7 @@ def stats_invoke(rec):
     found = [
         (args, after)
         for (token, args), after in zip(rec.invokes, rec.invoke_after)
-        if token == "command:local:run" and "components.cachectl stats" in args["command"]
+        if token == "command:local:run" and "krc.commands.cachectl stats" in args["command"]
     ]
     assert len(found) == 1, found
     return found[0]
@@ -165,7 +165,7 @@ def stats_invoke(rec):
 
 def test_cache_stats_are_read_after_the_warmup_and_the_addons_without_a_resource(dev):
     args, after = stats_invoke(dev)
-    assert args["command"].startswith(f"{sys.executable} -m components.cachectl stats --json --running-only --stack kind-registry-cache/dev")
+    assert args["command"].startswith(f"{sys.executable} -m krc.commands.cachectl stats --json --running-only --stack kind-registry-cache/dev")
     assert args["dir"] == str(ROOT)
     # The invoke waits for what it depends on: every release and the warm-up were registered before it ran.
     before = {r.name for r in dev.resources[:after]}

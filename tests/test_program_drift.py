@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import preflight
 from components.settings import DEFAULT_MIRRORS
+from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program
 
 CACHE_NAMES = [f"kcr-dev-{host.replace('.', '-')}" for host in DEFAULT_MIRRORS]

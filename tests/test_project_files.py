@@ -50,7 +50,7 @@ def test_config_declarations_fit_the_cli_schema():
 
 
 def test_every_key_the_program_reads_is_declared():
-    source = (ROOT / "components" / "config.py").read_text()
+    source = (ROOT / "program" / "config.py").read_text()
     read = set(re.findall(r'_raw\("([A-Za-z]+)"\)', source))
     assert read == set(PROJECT["config"]), read ^ set(PROJECT["config"])
 

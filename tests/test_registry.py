@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from components import registry
+from krc.render import registry
 
 
 def test_environment_exact():

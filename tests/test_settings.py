@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import settings, versions
+from components import settings
 from components.settings import SettingsError
+from krc import versions
 
 
 def parse(**raw):

@@ -17,8 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 
-from components import addon_settings, addon_values, certsdir, kindconfig, mirrors, registry, settings
+from components import addon_settings, certsdir, settings
 from components.settings import SettingsError
+from krc.render import addon_values, kindconfig, mirrors, registry
 
 HOME = "/home/dev"
 OWNER = "kind-registry-cache/dev"

@@ -10,9 +10,12 @@ import pytest
 from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from components import addon_settings, settings, versions, warmup
+from components import addon_settings, settings
 from components.settings import WarmupSettings
-from components.warmup import Plan, Target
+from krc import versions
+from krc.commands import cacheclient, warmup
+from krc.render import warmup as warmup_plan
+from krc.render.warmup import Plan, Target
 from fakedocker import FakeDocker, FakeUpstream
 
 SUBNET = ipaddress.IPv4Network("172.30.0.0/16")
@@ -34,13 +37,13 @@ def no_sleep(_seconds: float) -> None:
 
 
 def test_default_images_are_the_enabled_addons_pinned_images():
-    images, notes = warmup.addon_images(addons())
+    images, notes = warmup_plan.addon_images(addons())
     pinned = [i for i in (*versions.CILIUM_IMAGES, *versions.METALLB_IMAGES, *versions.INGRESS_NGINX_IMAGES)
               if ":" in i.rsplit("/", 1)[-1] or "@" in i]
     assert images == pinned
     # An image listed without a tag is never warmed as ':latest', and the log says so.
     unpinned = [i for i in versions.CILIUM_IMAGES if i not in pinned]
-    assert [n for n in notes if "no pinned tag" in n] == [f"{i} has no pinned tag in components/versions.py: not warmed" for i in unpinned]
+    assert [n for n in notes if "no pinned tag" in n] == [f"{i} has no pinned tag in krc/versions.py: not warmed" for i in unpinned]
 
 
 @pytest.mark.parametrize(
@@ -53,23 +56,23 @@ def test_default_images_are_the_enabled_addons_pinned_images():
     ],
 )
 def test_addon_switches_pick_their_images(raw, included, excluded):
-    images, _ = warmup.addon_images(addons(raw))
+    images, _ = warmup_plan.addon_images(addons(raw))
     assert set(included) <= set(images)
     assert not set(excluded) & set(images)
 
 
 def test_a_chart_version_other_than_the_pinned_one_warms_none_of_its_images_and_says_so():
-    images, notes = warmup.addon_images(addons({"metallb": {"version": "0.15.2"}}))
+    images, notes = warmup_plan.addon_images(addons({"metallb": {"version": "0.15.2"}}))
     assert not set(versions.METALLB_IMAGES) & set(images)
     assert any(n.startswith("addons.metallb.version 0.15.2 is not the pinned") for n in notes)
 
 
 def test_extra_images_extend_the_defaults_and_replace_drops_them():
     extra = WarmupSettings(images=("ghcr.io/acme/api:1.2", versions.METALLB_IMAGES[0]))
-    images, _ = warmup.images_to_warm(extra, addons())
+    images, _ = warmup_plan.images_to_warm(extra, addons())
     assert images[-1] == "ghcr.io/acme/api:1.2"
     assert images.count(versions.METALLB_IMAGES[0]) == 1
-    only, notes = warmup.images_to_warm(WarmupSettings(images=("ghcr.io/acme/api:1.2",), replace=True), addons())
+    only, notes = warmup_plan.images_to_warm(WarmupSettings(images=("ghcr.io/acme/api:1.2",), replace=True), addons())
     assert (only, notes) == (["ghcr.io/acme/api:1.2"], [])
 
 
@@ -77,7 +80,7 @@ def test_extra_images_extend_the_defaults_and_replace_drops_them():
 
 
 def test_plan_groups_images_onto_the_cache_of_their_registry():
-    p = warmup.plan(cache_settings(), WarmupSettings(), ["nginx:1", "quay.io/a/b:1", "docker.io/library/redis:7"])
+    p = warmup_plan.plan(cache_settings(), WarmupSettings(), ["nginx:1", "quay.io/a/b:1", "docker.io/library/redis:7"])
     assert p.targets == (
         Target("docker.io", "kcr-dev-docker-io", ("nginx:1", "docker.io/library/redis:7")),
         Target("quay.io", "kcr-dev-quay-io", ("quay.io/a/b:1",)),
@@ -87,7 +90,7 @@ def test_plan_groups_images_onto_the_cache_of_their_registry():
 
 def test_plan_skips_shared_urls_and_hosts_without_a_mirror_and_says_why():
     cache = cache_settings(mirrors={"quay.io": {"shared": "https://harbor.example/v2/quay"}})
-    p = warmup.plan(cache, WarmupSettings(), ["quay.io/a/b:1", "registry.example.com/x:1", "nginx:1"])
+    p = warmup_plan.plan(cache, WarmupSettings(), ["quay.io/a/b:1", "registry.example.com/x:1", "nginx:1"])
     assert [t.host for t in p.targets] == ["docker.io"]
     assert p.skipped == (
         ("quay.io/a/b:1", "quay.io is pulled through the shared cache https://harbor.example/v2/quay; warm it there"),
@@ -96,12 +99,12 @@ def test_plan_skips_shared_urls_and_hosts_without_a_mirror_and_says_why():
 
 
 def test_plan_for_another_stacks_caches_warms_its_containers():
-    p = warmup.plan(cache_settings(stack="ci", useStack="dev"), WarmupSettings(), ["nginx:1"])
+    p = warmup_plan.plan(cache_settings(stack="ci", useStack="dev"), WarmupSettings(), ["nginx:1"])
     assert p.targets == (Target("docker.io", "kcr-dev-docker-io", ("nginx:1",)),)
 
 
 def test_plan_carries_platform_and_parallelism_and_survives_json():
-    p = warmup.plan(cache_settings(), WarmupSettings(parallel=7, platform="linux/arm64"), ["nginx:1", "quay.io/a/b:1"])
+    p = warmup_plan.plan(cache_settings(), WarmupSettings(parallel=7, platform="linux/arm64"), ["nginx:1", "quay.io/a/b:1"])
     p = Plan(p.targets, p.platform, p.parallel, (("x:1", "why"),))
     assert Plan.from_json(p.to_json()) == p
     assert (p.platform, p.parallel) == ("linux/arm64", 7)
@@ -131,7 +134,7 @@ INDEX = {
     ],
 )
 def test_select_manifest_picks_the_platform_as_containerd_does(platform, digest):
-    assert warmup.select_manifest(INDEX, platform) == digest
+    assert cacheclient.select_manifest(INDEX, platform) == digest
 
 
 def test_manifest_blobs_are_config_and_distributable_layers():
@@ -142,7 +145,7 @@ def test_manifest_blobs_are_config_and_distributable_layers():
             {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "digest": "sha256:win", "size": 1},
         ],
     }
-    assert warmup.manifest_blobs(manifest) == {"sha256:c": 10, "sha256:l1": 100}
+    assert cacheclient.manifest_blobs(manifest) == {"sha256:c": 10, "sha256:l1": 100}
 
 
 # --- the warm-up against fake caches -----------------------------------------------------------
@@ -185,7 +188,7 @@ def test_manifests_are_requested_with_every_type_containerd_accepts(hub):
     index = json.loads(hub.manifests[hub.tags[("library/multi", "1.0")]])
     amd64 = next(e["digest"] for e in index["manifests"] if e["platform"]["architecture"] == "amd64")
     assert [(repo, ref) for repo, ref, _ in cache.manifest_requests] == [("library/multi", "1.0"), ("library/multi", amd64)]
-    assert {accept for _, _, accept in cache.manifest_requests} == {f"Accept: {warmup.ACCEPT}"}
+    assert {accept for _, _, accept in cache.manifest_requests} == {f"Accept: {cacheclient.ACCEPT}"}
 
 
 def test_only_the_engines_platform_is_warmed(hub):
@@ -295,7 +298,7 @@ def test_caches_of_several_upstreams_are_warmed_in_one_run(hub):
     docker = FakeDocker()
     hub_cache = docker.add_cache("kcr-dev-docker-io", hub)
     quay_cache = docker.add_cache("kcr-dev-quay-io", quay)
-    plan = warmup.plan(cache_settings(), WarmupSettings(), ["docker.io/library/beta:1.0", "quay.io/cilium/cilium:v1"])
+    plan = warmup_plan.plan(cache_settings(), WarmupSettings(), ["docker.io/library/beta:1.0", "quay.io/cilium/cilium:v1"])
     report = warmup.warm(plan, runner=docker, log=lambda _: None, sleep=no_sleep)
     assert not report.failed
     assert {repo for repo, _ in hub_cache.blob_requests} == {"library/beta"}

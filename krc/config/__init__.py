@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from components.versions import NODE_IMAGE, REGISTRY_IMAGE  # noqa: F401
+from krc.versions import NODE_IMAGE, REGISTRY_IMAGE  # noqa: F401
 
 from . import addons, checks  # noqa: F401
 from . import cache as cache_models

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, WithJsonSchema
 
-from components import versions
+from krc import versions
 
 from . import checks
 from .base import ConfigModel
@@ -75,7 +75,7 @@ class AddonSettings:
     cilium: CiliumSettings = field(default_factory=CiliumSettings)
     metallb: MetalLBSettings = field(default_factory=MetalLBSettings)
     ingress_nginx: IngressNginxSettings = field(default_factory=IngressNginxSettings)
-    #: Gateway API CRDs before Cilium, Cilium's Gateway controller, one shared Gateway (components/gateway.py).
+    #: Gateway API CRDs before Cilium, Cilium's Gateway controller, one shared Gateway (krc/render/gateway.py).
     gateway_api: GatewayApiSettings = field(default_factory=GatewayApiSettings)
 
     @property

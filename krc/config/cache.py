@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Tag, WithJsonSchema, model_validator
 
-from components import versions
+from krc import versions
 
 from . import checks
 from .base import ConfigModel

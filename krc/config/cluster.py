@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from components import versions
+from krc import versions
 
 from . import checks
 from .base import ConfigModel

@@ -2,7 +2,7 @@
 
 pydantic checks the shape and each value (:class:`GatewayApiConfig`); the checks that need the other
 add-ons (Cilium on, with kube-proxy replacement and its L7 proxy; MetalLB for loadBalancer mode) are
-ours (:func:`cross_check`), with the Cilium documentation they come from in ``components/gateway.py``.
+ours (:func:`cross_check`), with the Cilium documentation they come from in ``krc/render/gateway.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from components import versions
+from krc import versions
 
 from .base import ConfigModel
 from .errors import fail, problem, show
@@ -27,7 +27,7 @@ HOST_NETWORK = "hostNetwork"
 MODES = (AUTO, LOAD_BALANCER, HOST_NETWORK)
 #: The namespace of the shared Gateway and of an HTTPS listener's TLS secret.
 GATEWAY_NAMESPACE = "gateway"
-#: Gateway API releases whose CRDs are vendored (``components/gateway.py`` ``CRD_SHA256``): the pinned Cilium's.
+#: Gateway API releases whose CRDs are vendored (``krc/render/gateway.py`` ``CRD_SHA256``): the pinned Cilium's.
 SUPPORTED_VERSIONS = (versions.GATEWAY_API_VERSION,)
 # A Kubernetes Secret name (DNS subdomain).
 SECRET_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", re.ASCII)

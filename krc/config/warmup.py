@@ -1,7 +1,7 @@
 """``warmup``: pulling images through the caches while the cluster is created (no Pulumi here).
 
 pydantic checks the shape, booleans and the download count; each image is parsed as containerd would
-(:func:`components.imageref.parse_reference`) and must name a version, so a warm-up is reproducible.
+(:func:`krc.config.imageref.parse_reference`) and must name a version, so a warm-up is reproducible.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from components.imageref import ReferenceError, parse_reference
+from krc.config.imageref import ReferenceError, parse_reference
 
 from .base import ConfigModel
 from .errors import fail, show

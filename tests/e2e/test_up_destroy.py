@@ -37,7 +37,7 @@ def _missing_prerequisites() -> str | None:
 
 def kind_binary() -> str:
     """The kind the program runs: the one on PATH, or its own download (kind v0.27+ either way after `up`)."""
-    from components import kindrelease
+    from krc.preflight import kindrelease
 
     return shutil.which("kind") or kindrelease.asset(str(Path.home())).path
 

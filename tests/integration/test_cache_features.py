@@ -1,5 +1,5 @@
 """Warm-up, stats, purge and a shared cache under a path, run for real: the program's recorded caches on the
-private engine, ``python -m components.warmup`` / ``components.cachectl`` as the program and the README run
+private engine, ``python -m krc.commands.warmup`` / ``krc.commands.cachectl`` as the program and the README run
 them, fake upstreams counting what they serve, and containerd nodes pulling through hosts.toml."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components.warmup import Plan
+from krc.render.warmup import Plan
 from harness import ROOT
 
 from . import observe, stack
@@ -41,7 +41,7 @@ def warm(engine, rec) -> subprocess.CompletedProcess:
 
 
 def cachectl(engine, *args: str) -> subprocess.CompletedProcess:
-    return run(engine, [sys.executable, "-m", "components.cachectl", *args])
+    return run(engine, [sys.executable, "-m", "krc.commands.cachectl", *args])
 
 
 def stats(engine, *args: str) -> dict:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from components import preflight
+from krc import preflight
 from harness import run_program
 
 from . import stack

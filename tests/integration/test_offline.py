@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from components import registry
+from krc.render import registry
 
 from . import observe, stack
 from .containers import create_container_from_inputs, exec_ok, ip_address, wait_healthy

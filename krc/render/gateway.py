@@ -1,4 +1,6 @@
-"""Gateway API through Cilium: the setting, the vendored CRDs, Cilium's values and the shared Gateway (no Pulumi here).
+"""Gateway API through Cilium: the vendored CRDs, Cilium's values and the shared Gateway (no Pulumi here).
+
+The ``addons.gatewayApi`` setting itself is part of the stack configuration model (``krc/config/gateway.py``).
 
 Facts from the pinned upstream sources this module relies on:
 
@@ -26,29 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import versions
-from .settings import NAMESPACE, PortMapping
+from krc.config.gateway import AUTO, GATEWAY_NAMESPACE, HOST_NETWORK, LOAD_BALANCER, SUPPORTED_VERSIONS, GatewayApiSettings
+from krc.config import NAMESPACE, PortMapping
 
-# The setting (``addons.gatewayApi``) is part of the stack configuration model; re-exported here.
-from krc.config.gateway import (  # noqa: E402,F401
-    AUTO,
-    GATEWAY_API_KEYS,
-    GATEWAY_NAMESPACE,
-    HOST_NETWORK,
-    LOAD_BALANCER,
-    MODES,
-    SUPPORTED_VERSIONS,
-    GatewayApiSettings,
-    cross_check,
-)
 
 #: The GatewayClass Cilium's chart creates (``templates/cilium-gateway-api-class.yaml``).
 GATEWAY_CLASS = "cilium"
@@ -88,6 +77,7 @@ CRD_SHA256: dict[str, dict[str, str]] = {
 assert set(SUPPORTED_VERSIONS) == set(CRD_SHA256), "the Gateway API releases the settings accept must be vendored"
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class GatewayPlan:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pulumi
 
-from . import addon_settings, certsdir, kindrelease
-from . import settings as settings_module
-from .addon_settings import AddonSettings
-from .settings import NAMESPACE, TOP_KEYS, Settings, SettingsError
+from components import addon_settings, certsdir  # settings: to be repointed to krc.config when it lands
+from components import settings as settings_module
+from components.addon_settings import AddonSettings
+from components.settings import NAMESPACE, TOP_KEYS, Settings, SettingsError
+from krc.preflight import kindrelease
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""The pinned kind release: which binary this machine needs, and a checksum-verified download of it (no Pulumi here).
+"""Download the pinned kind release, checksum-verified: ``python -m krc.commands.kind --path P --url U --sha256 S``.
 
-``python -m components.kindrelease --path P --url U --sha256 S`` runs inside a ``command.local.Command`` (never while
-the program merely runs): it leaves the verified binary at ``P`` (under ``~/.kind-registry-cache/bin/``, never on
-the user's PATH), or fails naming both digests and leaves nothing behind.
+It runs inside a ``command.local.Command`` (never while the program merely runs): it leaves the verified binary at
+``P`` (under ``~/.kind-registry-cache/bin/``, never on the user's PATH), or fails naming both digests and leaves
+nothing behind. Which asset to fetch is chosen in krc/preflight/kindrelease.py.
 """
 
 from __future__ import annotations
@@ -10,79 +10,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import stat
 import sys
 import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from . import versions
-
-#: Where kind publishes release assets (``kind-<os>-<arch>`` and ``kind-<os>-<arch>.sha256sum``).
-DEFAULT_BASE_URL = f"https://github.com/kubernetes-sigs/kind/releases/download/{versions.KIND_VERSION}"
-
-#: Internal, for tests only: another base URL for the assets (a fake server on loopback).
-BASE_URL_ENV = "KRC_KIND_DOWNLOAD_BASE"
-
-INSTALL_KIND = "install kind v0.27 or newer yourself: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
-
-_OS = {"linux": "linux", "darwin": "darwin", "windows": "windows"}
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-class KindReleaseError(RuntimeError):
-    """The pinned kind cannot be used here: unsupported platform, failed download, or checksum mismatch."""
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One release binary: where it comes from, its pinned digest, and where it is kept."""
-
-    os: str
-    arch: str
-    url: str
-    sha256: str
-    path: str
-
-
-def machine_platform(system: str | None = None, machine: str | None = None) -> tuple[str, str]:
-    """This machine as kind names its assets: ``("linux", "amd64")``; unknown names are kept lower-cased."""
-    system = (system or platform.system()).lower()
-    machine = (machine or platform.machine()).lower()
-    return _OS.get(system, system), _ARCH.get(machine, machine)
-
-
-def bin_dir(home: str) -> Path:
-    """The program's own folder for downloaded tools."""
-    return Path(home) / ".kind-registry-cache" / "bin"
-
-
-def asset(
-    home: str,
-    base_url: str | None = None,
-    os_arch: tuple[str, str] | None = None,
-    table: Mapping[tuple[str, str], str] = versions.KIND_SHA256,
-) -> Asset:
-    """The pinned kind for this machine (or ``os_arch``); :class:`KindReleaseError` when none is pinned."""
-    os_name, arch = os_arch or machine_platform()
-    digest = table.get((os_name, arch))
-    if digest is None:
-        supported = ", ".join(f"{o}/{a}" for o, a in sorted(table))
-        raise KindReleaseError(
-            f"no checksum of kind {versions.KIND_VERSION} is pinned for {os_name}/{arch} (pinned: {supported}), "
-            f"so it is not downloaded: {INSTALL_KIND}"
-        )
-    name = f"kind-{os_name}-{arch}"
-    return Asset(
-        os=os_name,
-        arch=arch,
-        url=f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{name}",
-        sha256=digest,
-        path=str(bin_dir(home) / f"kind-{versions.KIND_VERSION}-{os_name}-{arch}"),
-    )
+from krc import versions
+from krc.preflight.kindrelease import INSTALL_KIND, Asset, KindReleaseError, bin_dir
 
 
 def sha256_of(path: str) -> str:
@@ -155,7 +91,7 @@ def _remove(path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.kindrelease", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m krc.commands.kind", description=__doc__)
     parser.add_argument("--path", required=True, help="where the binary is kept (under ~/.kind-registry-cache/bin)")
     parser.add_argument("--url", required=True)
     parser.add_argument("--sha256", required=True)

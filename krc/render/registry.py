@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import mirrors
+from krc.render import mirrors
 
 #: Where distribution keeps its data; the cache's named volume is mounted here.
 DATA_DIR = "/var/lib/registry"

@@ -72,7 +72,7 @@ INGRESS_NGINX_IMAGES = (
 
 # Gateway API release whose CRDs are installed with addons.gatewayApi: the one Cilium v1.20.0 is conformant with
 # (kubernetes-sigs/gateway-api conformance/reports/v1.6/cilium/standard-v1.20.0-default-report.yaml). Vendored,
-# sha256-checked, in components/vendor/gateway-api/. Cilium's Gateway runs in the cilium-envoy DaemonSet
+# sha256-checked, in krc/render/vendor/gateway-api/. Cilium's Gateway runs in the cilium-envoy DaemonSet
 # (CILIUM_IMAGES): Gateway mode pulls no other image.
 GATEWAY_API_VERSION = "v1.6.1"
 

@@ -13,17 +13,18 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from . import addon_values, gateway, kindconfig, metallbwebhook
-from .addon_settings import AddonSettings
-from .gateway import GatewayPlan
-from .settings import ClusterSettings
+from components.addon_settings import AddonSettings
+from components.settings import ClusterSettings
+from krc.commands import metallbwebhook
+from krc.render import addon_values, gateway, kindconfig
+from krc.render.gateway import GatewayPlan
 
 TOKEN = "kind-registry-cache:index:ClusterAddons"
 
 #: Per release: a cold cache pulls every image from upstream while Helm waits for the pods.
 RELEASE_TIMEOUT_SECONDS = 600
 
-#: The project root: ``python -m components.metallbwebhook`` runs from here.
+#: The project root: ``python -m krc.commands.metallbwebhook`` runs from here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -187,7 +188,7 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         return command.local.Command(
             f"{self._name}-metallb-webhook",
-            create=f"{shlex.quote(sys.executable)} -m components.metallbwebhook",
+            create=f"{shlex.quote(sys.executable)} -m krc.commands.metallbwebhook",
             stdin=stdin,
             dir=str(PROJECT_ROOT),
             opts=pulumi.ResourceOptions(

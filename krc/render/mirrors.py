@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .settings import CacheSettings
+from krc.config import CacheSettings
 
 #: Where a kind node's containerd looks for per-registry hosts.toml folders.
 CERTS_D = "/etc/containerd/certs.d"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_command as command
 
-from . import gateway, kindconfig, kindrelease, preflight
-from .config import StackConfig
+from krc import preflight
+from krc.preflight import kindrelease
+from krc.render import gateway, kindconfig
+from program.config import StackConfig
 
 
 def cluster_record(config: StackConfig) -> str:

@@ -1,4 +1,4 @@
-"""Wait until MetalLB's validating webhook accepts an IPAddressPool: ``python -m components.metallbwebhook``.
+"""Wait until MetalLB's validating webhook accepts an IPAddressPool: ``python -m krc.commands.metallbwebhook``.
 
 Why: the MetalLB controller reports Ready on a plain ping (metallb v0.16.1 internal/k8s/k8s.go:
 ``mgr.AddReadyzCheck("readyz", healthz.Ping)``), while its webhooks are registered only once the

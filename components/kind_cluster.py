@@ -11,13 +11,14 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
-from . import certsdir, kindconfig
-from .preflight import KindChoice
-from .settings import ClusterSettings
+from components import certsdir
+from components.settings import ClusterSettings
+from krc.preflight import KindChoice
+from krc.render import kindconfig
 
 TOKEN = "kind-registry-cache:index:KindCluster"
 
-#: The project root: ``python -m components.kindrelease`` runs from here.
+#: The project root: ``python -m krc.commands.kind`` runs from here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,7 +74,7 @@ class KindCluster(pulumi.ComponentResource):
                 command.local.Command(
                     f"{name}-binary",
                     create=" ".join(
-                        [shlex.quote(sys.executable), "-m", "components.kindrelease", "--path", shlex.quote(asset.path),
+                        [shlex.quote(sys.executable), "-m", "krc.commands.kind", "--path", shlex.quote(asset.path),
                          "--url", shlex.quote(asset.url), "--sha256", asset.sha256]
                     ),
                     dir=str(PROJECT_ROOT),

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from . import mirrors, preflight, registry
-from .settings import CacheSettings, Mirror
+from components.settings import CacheSettings, Mirror
+from krc import preflight
+from krc.render import mirrors, registry
 
 TOKEN = "kind-registry-cache:index:RegistryCaches"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from . import mirrors
-from .settings import ClusterSettings
+from krc.config import ClusterSettings
+from krc.render import mirrors
 
 API_VERSION = "kind.x-k8s.io/v1alpha4"
 
@@ -112,7 +112,7 @@ def render(cluster: ClusterSettings, options: KindOptions) -> str:
 KIND_PRELUDE = (
     'kind_bin="${KRC_KIND:-kind}"\n'
     'if [ -n "${KRC_KIND_SHA256:-}" ] && [ ! -x "$kind_bin" ]; then\n'
-    '  "$KRC_PYTHON" -m components.kindrelease --path "$kind_bin" --url "$KRC_KIND_URL" --sha256 "$KRC_KIND_SHA256" >&2\n'
+    '  "$KRC_PYTHON" -m krc.commands.kind --path "$kind_bin" --url "$KRC_KIND_URL" --sha256 "$KRC_KIND_SHA256" >&2\n'
     "fi\n"
 )
 

@@ -1,4 +1,4 @@
-"""``python -m components.cachectl``: what the caches hold and serve, and purging them (no Pulumi here).
+"""``python -m krc.commands.cachectl``: what the caches hold and serve, and purging them (no Pulumi here).
 
 ``stats`` prints per upstream the hits, misses, bytes served from the cache and fetched from upstream,
 and disk used; ``purge`` empties or removes caches, per upstream or all, without asking. Caches are
@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import dockercli, registry, versions
-from .dockercli import DockerError, Runner
-from .settings import NAMESPACE
+from krc.config import NAMESPACE
+from krc import versions
+from krc.commands import dockercli
+from krc.commands.dockercli import DockerError, Runner
+from krc.render import registry
 
 Log = Callable[[str], None]
 
@@ -388,7 +390,7 @@ def purge(runner: Runner, refs: Sequence[CacheRef], image: str = versions.REGIST
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m components.cachectl", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m krc.commands.cachectl", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     stats = commands.add_parser("stats", help="hits, misses, bytes and disk per upstream")
     stats.add_argument("--stack", help="only this stack's caches (default: every stack's)")

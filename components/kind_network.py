@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from .preflight import LABEL_OWNER
-from .settings import NetworkSettings
+from components.settings import NetworkSettings
+from krc.preflight import LABEL_OWNER
 
 TOKEN = "kind-registry-cache:index:KindNetwork"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
-from .warmup import Plan
+from krc.render.warmup import Plan
 
 TOKEN = "kind-registry-cache:index:CacheWarmup"
 
-#: The project root: ``python -m components.warmup`` runs from here.
+#: The project root: ``python -m krc.commands.warmup`` runs from here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +33,7 @@ class CacheWarmupArgs:
 
 
 class CacheWarmup(pulumi.ComponentResource):
-    """Runs ``python -m components.warmup`` with the plan on stdin; fails naming every image it could not pull."""
+    """Runs ``python -m krc.commands.warmup`` with the plan on stdin; fails naming every image it could not pull."""
 
     done: list[pulumi.Resource]
     """What resources that need warm caches wait for (the Helm releases); empty when nothing is to warm."""
@@ -50,7 +50,7 @@ class CacheWarmup(pulumi.ComponentResource):
         # it reaches the caches through the Docker CLI (docker exec), like kind reaches the engine.
         images = command.local.Command(
             f"{name}-images",
-            create=f"{shlex.quote(sys.executable)} -m components.warmup",
+            create=f"{shlex.quote(sys.executable)} -m krc.commands.warmup",
             stdin=args.plan.to_json(),
             dir=str(PROJECT_ROOT),
             environment={"DOCKER_HOST": args.docker_host} if args.docker_host else None,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
-from . import cachectl
-from .cachewarmup import PROJECT_ROOT
+from components.cache_warmup import PROJECT_ROOT
+from krc.commands import cachectl
 
 TOKEN = "kind-registry-cache:index:CacheStats"
 
@@ -39,7 +39,7 @@ class CacheStats(pulumi.ComponentResource):
         # depends on is done (in a preview of changes to them it is skipped and the output is unknown).
         # It never fails the update: without readable caches the output is empty. `--running-only`: a
         # preview starts no container, not even a throwaway one to measure a stopped cache's volume.
-        script = f"{shlex.quote(sys.executable)} -m components.cachectl stats --json --running-only --stack {shlex.quote(args.owner)}"
+        script = f"{shlex.quote(sys.executable)} -m krc.commands.cachectl stats --json --running-only --stack {shlex.quote(args.owner)}"
         result = command.local.run_output(
             command=f"{script} 2>/dev/null || echo '{{}}'",
             dir=str(PROJECT_ROOT),

@@ -1,0 +1,115 @@
+"""Parsing what the preflight :data:`~krc.preflight.script.SCRIPT` printed into a :class:`Report` (no Pulumi here).
+
+Hand-written on purpose: the script prints its own ``key=value`` lines (one JSON document per docker network),
+a format of this project that no library reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_KIND_VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class DockerNetwork:
+    """The parts of ``docker network inspect`` the checks use."""
+
+    name: str
+    subnets: tuple[ipaddress.IPv4Network, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    containers: int = 0
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :data:`SCRIPT` printed, parsed."""
+
+    kind: str
+    docker: str
+    docker_error: str = ""
+    context_host: str = ""
+    networks: tuple[DockerNetwork, ...] = ()
+    #: ``uname -s`` of this machine (``Linux``, ``Darwin``, ``MINGW64_NT-...``).
+    host_os: str = ""
+    #: ``docker info``'s OperatingSystem: ``Docker Desktop`` for Docker Desktop, the VM's distribution for Colima.
+    engine_os: str = ""
+    #: Absolute path of the ``kind`` on PATH, when there is one.
+    kind_path: str = ""
+    #: This stack's cache containers (all states): name -> generation label ("" when it has none).
+    caches: dict[str, str] = field(default_factory=dict)
+    #: The cluster's node containers (all states): container id -> name.
+    nodes: dict[str, str] = field(default_factory=dict)
+    #: First line of the cluster record: ``<generation> <control-plane container id>``; "" when absent.
+    cluster_record: str = ""
+    #: Whether the certs folder exists: "present", "missing", or "" when not asked.
+    certs: str = ""
+
+
+def parse(stdout: str) -> Report:
+    """Parse the ``key=value`` lines :data:`SCRIPT` prints."""
+    values: dict[str, str] = {}
+    networks: list[DockerNetwork] = []
+    caches: dict[str, str] = {}
+    nodes: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key == "network":
+            network = _parse_network(value)
+            if network is not None:
+                networks.append(network)
+        elif key == "cache":
+            name, _, generation = value.strip().partition(" ")
+            if name:
+                caches[name] = generation.strip()
+        elif key == "node":
+            node_id, _, name = value.strip().partition(" ")
+            if node_id and name:
+                nodes[node_id] = name.strip()
+        else:
+            values[key] = value.strip()
+    return Report(
+        kind=values.get("kind", "missing"),
+        docker=values.get("docker", "missing"),
+        docker_error=values.get("docker_error", ""),
+        context_host=values.get("context_host", ""),
+        networks=tuple(networks),
+        host_os=values.get("host_os", ""),
+        engine_os=values.get("engine_os", ""),
+        kind_path=values.get("kind_path", ""),
+        caches=caches,
+        nodes=nodes,
+        cluster_record=values.get("cluster_record", ""),
+        certs=values.get("certs", ""),
+    )
+
+
+def _parse_network(text: str) -> DockerNetwork | None:
+    try:
+        data: dict[str, Any] = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    subnets = []
+    for config in (data.get("IPAM") or {}).get("Config") or []:
+        try:
+            subnets.append(ipaddress.ip_network(config.get("Subnet", ""), strict=False))
+        except ValueError:
+            continue
+    return DockerNetwork(
+        name=str(data.get("Name", "")),
+        subnets=tuple(s for s in subnets if isinstance(s, ipaddress.IPv4Network)),
+        labels=dict(data.get("Labels") or {}),
+        containers=len(data.get("Containers") or {}),
+    )
+
+
+def kind_version(text: str) -> tuple[int, int, int] | None:
+    """``kind v0.32.0 go1.24.2 linux/amd64`` -> ``(0, 32, 0)``."""
+    match = _KIND_VERSION.search(text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None

@@ -1,0 +1,1 @@
+"""Renderers: kind config, hosts.toml, registry settings and entrypoint, Helm values, image refs, warm-up plan."""
