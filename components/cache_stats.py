@@ -11,7 +11,7 @@ import pulumi
 import pulumi_command as command
 
 from components.cache_warmup import PROJECT_ROOT
-from krc.commands import cachectl
+from krc.commands import cachereport
 
 TOKEN = "kind-registry-cache:index:CacheStats"
 
@@ -47,5 +47,5 @@ class CacheStats(pulumi.ComponentResource):
             logging=command.local.Logging.STDERR,
             opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        self.stats = result.stdout.apply(lambda text: cachectl.parse_output(text, args.owner))
+        self.stats = result.stdout.apply(lambda text: cachereport.parse_output(text, args.owner))
         self.register_outputs({"stats": self.stats})

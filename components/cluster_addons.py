@@ -66,10 +66,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self._cluster_resource = args.cluster_resource
         self._cluster = args.cluster
         self._wait_for = list(args.wait_for)
-        releases: dict[str, k8s.helm.v3.Release] = {}
-        metallb_range: str | None = None
-        metallb_objects: list[pulumi.Resource] = []
-        ingress_url: str | None = None
+        self._releases: dict[str, k8s.helm.v3.Release] = {}
 
         if settings.any_enabled:
             # Every in-cluster object goes when the cluster does: `pulumi destroy` deletes the kind
@@ -82,68 +79,11 @@ class ClusterAddons(pulumi.ComponentResource):
 
         # Gateway API: the CRDs go in before Cilium, whose operator starts its Gateway controller only when
         # they exist (Cilium 1.20 docs, Gateway API prerequisites).
-        gateway_crds: list[pulumi.Resource] = []
-        if args.gateway is not None:
-            gateway_crds = self._gateway_api_crds(settings.gateway_api.version)
-
-        cilium: list[pulumi.Resource] = []
-        if settings.cilium.enabled:
-            chart = settings.cilium
-            ours = addon_values.cilium_values(kindconfig.api_server_endpoint(args.cluster), hubble=chart.hubble)
-            if args.gateway is not None:
-                ours = addon_values.merge_values(ours, gateway.cilium_values(args.gateway.mode))
-            release = self._release(
-                "cilium",
-                addon_values.CILIUM_CHART,
-                chart.version,
-                chart.repository,
-                addon_values.CILIUM_NAMESPACE,
-                self._values(addon_values.CILIUM_CHART, ours, chart.values),
-                depends_on=gateway_crds,
-            )
-            releases[addon_values.CILIUM_CHART] = release
-            # Pods other than host-network ones only start once the CNI runs.
-            cilium = [release]
-
-        if settings.metallb.enabled:
-            chart = settings.metallb
-            assert chart.range is not None, "validated by addon_settings.parse"
-            namespace = self._namespace(
-                "metallb", addon_values.METALLB_NAMESPACE, addon_values.PRIVILEGED_NAMESPACE_LABELS
-            )
-            release = self._release(
-                "metallb",
-                addon_values.METALLB_CHART,
-                chart.version,
-                chart.repository,
-                namespace.metadata.name,
-                self._values(addon_values.METALLB_CHART, addon_values.metallb_values(frr=chart.frr), chart.values),
-                depends_on=cilium,
-            )
-            releases[addon_values.METALLB_CHART] = release
-            # The release's readiness does not cover the webhook that validates these objects: wait for it.
-            pool_manifest = addon_values.ip_address_pool(chart.range)
-            webhook = self._metallb_webhook_wait(args.kubeconfig, pool_manifest, release)
-            pool = self._custom_resource("metallb-pool", pool_manifest, [release, webhook])
-            l2 = self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, webhook, pool])
-            metallb_objects = [pool, l2]
-            metallb_range = str(chart.range)
-
-        if settings.ingress_nginx.enabled:
-            chart = settings.ingress_nginx
-            namespace = self._namespace("ingress-nginx", addon_values.INGRESS_NGINX_NAMESPACE, {})
-            release = self._release(
-                "ingress-nginx",
-                addon_values.INGRESS_NGINX_CHART,
-                chart.version,
-                chart.repository,
-                namespace.metadata.name,
-                self._values(addon_values.INGRESS_NGINX_CHART, addon_values.ingress_nginx_values(), chart.values),
-                depends_on=cilium,
-            )
-            releases[addon_values.INGRESS_NGINX_CHART] = release
-            ingress_url = addon_values.ingress_url(args.cluster.port_mappings)
-
+        gateway_crds = self._gateway_api_crds(settings.gateway_api.version) if args.gateway is not None else []
+        # Pods other than host-network ones only start once the CNI runs.
+        cilium = self._cilium(args, gateway_crds) if settings.cilium.enabled else []
+        metallb_range, metallb_objects = self._metallb(args, cilium) if settings.metallb.enabled else (None, [])
+        ingress_url = self._ingress_nginx(args, cilium) if settings.ingress_nginx.enabled else None
         gateway_url: str | None = None
         if args.gateway is not None:
             # Cilium's chart creates the GatewayClass; the Gateway's address comes from MetalLB's pool.
@@ -154,7 +94,9 @@ class ClusterAddons(pulumi.ComponentResource):
         self.gateway_url = pulumi.Output.from_input(gateway_url)
         self.gateway_class = pulumi.Output.from_input(gateway.GATEWAY_CLASS if args.gateway is not None else None)
         self.ingress_url = pulumi.Output.from_input(ingress_url)
-        versions = {chart: release.status.apply(lambda status: status.version) for chart, release in releases.items()}
+        versions = {
+            chart: release.status.apply(lambda status: status.version) for chart, release in self._releases.items()
+        }
         self.chart_versions = pulumi.Output.all(**versions) if versions else pulumi.Output.from_input({})
         self.register_outputs(
             {
@@ -165,6 +107,65 @@ class ClusterAddons(pulumi.ComponentResource):
                 "gatewayClass": self.gateway_class,
             }
         )
+
+    def _cilium(self, args: ClusterAddonsArgs, gateway_crds: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Cilium's release (after the Gateway API CRDs, if any): what every other pod waits for."""
+        chart = args.settings.cilium
+        ours = addon_values.cilium_values(kindconfig.api_server_endpoint(args.cluster), hubble=chart.hubble)
+        if args.gateway is not None:
+            ours = addon_values.merge_values(ours, gateway.cilium_values(args.gateway.mode))
+        release = self._release(
+            "cilium",
+            addon_values.CILIUM_CHART,
+            chart.version,
+            chart.repository,
+            addon_values.CILIUM_NAMESPACE,
+            self._values(addon_values.CILIUM_CHART, ours, chart.values),
+            depends_on=gateway_crds,
+        )
+        self._releases[addon_values.CILIUM_CHART] = release
+        return [release]
+
+    def _metallb(self, args: ClusterAddonsArgs, cilium: list[pulumi.Resource]) -> tuple[str, list[pulumi.Resource]]:
+        """MetalLB's namespace and release, then its pool and L2 advertisement once its webhook admits them.
+
+        :returns: the pool's range (``first-last``) and the pool and advertisement resources.
+        """
+        chart = args.settings.metallb
+        assert chart.range is not None, "validated by addon_settings.parse"
+        namespace = self._namespace("metallb", addon_values.METALLB_NAMESPACE, addon_values.PRIVILEGED_NAMESPACE_LABELS)
+        release = self._release(
+            "metallb",
+            addon_values.METALLB_CHART,
+            chart.version,
+            chart.repository,
+            namespace.metadata.name,
+            self._values(addon_values.METALLB_CHART, addon_values.metallb_values(frr=chart.frr), chart.values),
+            depends_on=cilium,
+        )
+        self._releases[addon_values.METALLB_CHART] = release
+        # The release's readiness does not cover the webhook that validates these objects: wait for it.
+        pool_manifest = addon_values.ip_address_pool(chart.range)
+        webhook = self._metallb_webhook_wait(args.kubeconfig, pool_manifest, release)
+        pool = self._custom_resource("metallb-pool", pool_manifest, [release, webhook])
+        l2 = self._custom_resource("metallb-l2", addon_values.l2_advertisement(), [release, webhook, pool])
+        return str(chart.range), [pool, l2]
+
+    def _ingress_nginx(self, args: ClusterAddonsArgs, cilium: list[pulumi.Resource]) -> str | None:
+        """ingress-nginx's namespace and release; where the host reaches it (``None`` without a port mapping)."""
+        chart = args.settings.ingress_nginx
+        namespace = self._namespace("ingress-nginx", addon_values.INGRESS_NGINX_NAMESPACE, {})
+        release = self._release(
+            "ingress-nginx",
+            addon_values.INGRESS_NGINX_CHART,
+            chart.version,
+            chart.repository,
+            namespace.metadata.name,
+            self._values(addon_values.INGRESS_NGINX_CHART, addon_values.ingress_nginx_values(), chart.values),
+            depends_on=cilium,
+        )
+        self._releases[addon_values.INGRESS_NGINX_CHART] = release
+        return addon_values.ingress_url(args.cluster.port_mappings)
 
     def _values(self, chart: str, ours: dict, theirs: dict) -> dict:
         # Ours, then what the topology needs (tolerations when every node is a tainted control plane),

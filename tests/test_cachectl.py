@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from krc.commands import cachectl
-from krc.commands.cachectl import CacheRef, Counts
+from krc.commands import cachectl, cachemetrics, cachereport, caches
+from krc.commands.cachemetrics import Counts
+from krc.commands.caches import CacheRef
 from krc.commands.dockercli import Result
 
 # distribution v3 (registry/proxy/proxymetrics.go): counters by type.
@@ -67,7 +68,34 @@ V28_VARS = {"registry": {"proxy": {
     ],
 )
 def test_counts(metrics, debug_vars, mode, expected):
-    assert cachectl.counts(metrics, debug_vars, mode) == expected
+    assert cachemetrics.counts(metrics, debug_vars, mode) == expected
+
+
+def test_parse_prometheus_keeps_exposed_sample_names_and_unescapes_labels():
+    text = (
+        "# TYPE registry_proxy_requests_total counter\n"
+        'registry_proxy_requests_total{type="blob"} 10\n'
+        "# TYPE registry_http_response_size_bytes histogram\n"
+        'registry_http_response_size_bytes_bucket{handler="blob",le="+Inf"} 4\n'
+        'registry_http_response_size_bytes_sum{handler="blob"} 3.421381e+06\n'
+        'registry_http_response_size_bytes_count{handler="blob"} 4\n'
+        'odd{path="a\\"b"} 1\n'
+    )
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in cachemetrics.parse_prometheus(text)}
+    assert samples[("registry_proxy_requests_total", (("type", "blob"),))] == 10
+    assert samples[("registry_http_response_size_bytes_sum", (("handler", "blob"),))] == 3421381
+    assert samples[("registry_http_response_size_bytes_count", (("handler", "blob"),))] == 4
+    assert samples[("odd", (("path", 'a"b'),))] == 1
+
+
+def test_parse_prometheus_leaves_out_lines_it_cannot_read():
+    # What the probe captures when the registry's debug port answers oddly: an error line among the metrics.
+    text = 'registry_proxy_requests_total{type="blob"} 10\nwget: server returned error: HTTP/1.1 500\ngo_goroutines 12\n'
+    assert [(s.name, s.value) for s in cachemetrics.parse_prometheus(text)] == [
+        ("registry_proxy_requests_total", 10.0),
+        ("go_goroutines", 12.0),
+    ]
+    assert cachemetrics.parse_prometheus("wget: can't connect to remote host (127.0.0.1): Connection refused") == []
 
 
 # --- a fake engine -------------------------------------------------------------------------------
@@ -104,7 +132,7 @@ class FakeEngine:
         if args[0] in ("ps", "volume") and args[1] in ("-a", "ls"):
             label = args[args.index("--filter") + 1].removeprefix("label=")
             wanted = label.split("=", 1)[1] if "=" in label else None
-            sep = cachectl._FIELD
+            sep = caches._FIELD
             if args[0] == "ps":
                 rows = [sep.join([n, c.state, c.image, c.owner, c.host]) for n, c in self.containers.items()
                         if wanted in (None, c.owner)]
@@ -157,26 +185,26 @@ def engine() -> FakeEngine:
 
 
 def test_find_joins_containers_and_volumes_per_stack_and_upstream(engine):
-    refs = cachectl.find(engine, DEV)
+    refs = caches.find(engine, DEV)
     assert [(r.host, r.container, r.state, r.volume) for r in refs] == [
         ("docker.io", "kcr-dev-docker-io", "running", "kcr-dev-docker-io"),
         ("ghcr.io", None, None, "kcr-dev-ghcr-io"),
         ("quay.io", "kcr-dev-quay-io", "exited", "kcr-dev-quay-io"),
     ]
-    assert {r.owner for r in cachectl.find(engine)} == {DEV, CI}
+    assert {r.owner for r in caches.find(engine)} == {DEV, CI}
 
 
 def test_stats_of_a_running_cache_read_its_counters_and_disk(engine):
-    (ref,) = [r for r in cachectl.find(engine, DEV) if r.host == "docker.io"]
-    stats = cachectl.collect(engine, ref)
+    (ref,) = [r for r in caches.find(engine, DEV) if r.host == "docker.io"]
+    stats = cachereport.collect(engine, ref)
     assert (stats.hits, stats.misses, stats.bytes_from_cache, stats.bytes_from_upstream) == (9, 5, 7200, 3200)
     assert (stats.disk_bytes, stats.stored_blobs, stats.mode) == (2048 * 1024, 7, "proxy")
 
 
 @pytest.mark.parametrize("host", ["quay.io", "ghcr.io"], ids=["stopped-container", "volume-only"])
 def test_stats_without_a_running_cache_still_measure_the_volume_read_only_offline(engine, host):
-    (ref,) = [r for r in cachectl.find(engine, DEV) if r.host == host]
-    stats = cachectl.collect(engine, ref, image="registry:3")
+    (ref,) = [r for r in caches.find(engine, DEV) if r.host == host]
+    stats = cachereport.collect(engine, ref, image="registry:3")
     assert stats.disk_bytes == 2048 * 1024 and stats.hits is None
     assert stats.notes == ["counters need a running cache container"]
     run = engine.calls[-1]
@@ -185,9 +213,9 @@ def test_stats_without_a_running_cache_still_measure_the_volume_read_only_offlin
 
 
 def test_running_only_stats_start_no_container(engine):
-    (ref,) = [r for r in cachectl.find(engine, DEV) if r.host == "quay.io"]
+    (ref,) = [r for r in caches.find(engine, DEV) if r.host == "quay.io"]
     before = len(engine.calls)
-    stats = cachectl.collect(engine, ref, image="registry:3", running_only=True)
+    stats = cachereport.collect(engine, ref, image="registry:3", running_only=True)
     assert stats.disk_bytes is None
     assert "disk use not read: the cache is not running" in stats.notes
     assert not [call for call in engine.calls[before:] if call[:1] == ["run"]]
@@ -202,8 +230,8 @@ def test_stats_json_is_camel_case_per_stack_and_upstream(engine, capsys):
         "mode": "proxy", "hits": 9, "misses": 5, "bytesFromCache": 7200, "bytesFromUpstream": 3200,
         "diskBytes": 2097152, "storedBlobs": 7, "source": "registry_proxy_* metrics", "notes": [],
     }
-    assert cachectl.parse_output(json.dumps(data), DEV) == data[DEV]
-    assert cachectl.parse_output("apiVersion: v1\n", DEV) == {}
+    assert cachereport.parse_output(json.dumps(data), DEV) == data[DEV]
+    assert cachereport.parse_output("apiVersion: v1\n", DEV) == {}
 
 
 def test_stats_table(capsys):
@@ -284,8 +312,8 @@ def test_purge_needs_upstream_or_all():
 
 
 def test_owner_of_a_stack_name():
-    assert cachectl.owner_of("dev") == DEV
-    assert cachectl.owner_of("other-project/dev") == "other-project/dev"
+    assert caches.owner_of("dev") == DEV
+    assert caches.owner_of("other-project/dev") == "other-project/dev"
 
 
 def test_a_docker_failure_is_one_line_and_exit_1(capsys):

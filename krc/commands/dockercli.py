@@ -2,7 +2,9 @@
 
 The warm-up and ``cachectl`` reach the caches through the Docker API (``docker exec``), never over the
 network: Docker Desktop cannot route from the host to container addresses, and a cache publishes no port
-by default. The CLI follows ``DOCKER_HOST`` and the current context, as kind and the program do.
+by default. The CLI follows ``DOCKER_HOST`` and the current context, as kind and the program do;
+that is why this is the CLI and not the Docker SDK, whose ``from_env()`` reads ``DOCKER_HOST`` but not the
+current docker context (Docker Desktop and Colima select theirs by context).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import requests
 from docker.models.containers import Container
 
-from krc.commands.cachectl import Sample, parse_prometheus
+from krc.commands.cachemetrics import Sample, parse_prometheus
 
 from .containers import exec_ok
 
