@@ -13,9 +13,9 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from components.addon_settings import AddonSettings
-from components.settings import ClusterSettings
 from krc.commands import metallbwebhook
+from krc.config import ClusterSettings
+from krc.config.addons import AddonSettings
 from krc.render import addon_values, gateway, kindconfig
 from krc.render.gateway import GatewayPlan
 

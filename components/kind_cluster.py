@@ -12,7 +12,7 @@ import pulumi
 import pulumi_command as command
 
 from components import certsdir
-from components.settings import ClusterSettings
+from krc.config import ClusterSettings
 from krc.preflight import KindChoice
 from krc.render import kindconfig
 

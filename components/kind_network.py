@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.settings import NetworkSettings
+from krc.config import NetworkSettings
 from krc.preflight import LABEL_OWNER
 
 TOKEN = "kind-registry-cache:index:KindNetwork"

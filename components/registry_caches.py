@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from components.settings import CacheSettings, Mirror
 from krc import preflight
+from krc.config import CacheSettings, Mirror
 from krc.render import mirrors, registry
 
 TOKEN = "kind-registry-cache:index:RegistryCaches"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pulumi
 
-from components import addon_settings, certsdir  # settings: to be repointed to krc.config when it lands
-from components import settings as settings_module
-from components.addon_settings import AddonSettings
-from components.settings import NAMESPACE, TOP_KEYS, Settings, SettingsError
+from krc import config as settings_module
+from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
+from krc.config import addons as addon_settings
+from krc.config.addons import AddonSettings
 from krc.preflight import kindrelease
 
 
