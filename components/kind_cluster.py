@@ -11,9 +11,9 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
-from components import certsdir
 from krc.config import ClusterSettings
 from krc.preflight import KindChoice
+from krc.render import certs as certs_scripts
 from krc.render import kindconfig
 
 TOKEN = "kind-registry-cache:index:KindCluster"
@@ -30,7 +30,7 @@ class KindClusterArgs:
     options: kindconfig.KindOptions
     #: certs.d-relative path -> content: one ``<host>/hosts.toml`` per mirror.
     hosts_files: Mapping[str, str]
-    #: ``<project>/<stack>``: the owner written into the certs folder (certsdir.OWNER_FILE).
+    #: ``<project>/<stack>``: the owner written into the certs folder (krc.config.certsdir.OWNER_FILE).
     owner: str
     #: Adopt a certs folder holding the unnamed marker of earlier versions (only the stack's default folder).
     adopt_legacy_certs: bool = False
@@ -88,17 +88,17 @@ class KindCluster(pulumi.ComponentResource):
         # hosts.toml files live on the host and are mounted into every node (kind extraMounts).
         # containerd re-reads certs.d on every pull, so a mirror change is an in-place update of
         # these files and never recreates the cluster. The scripts touch only this stack's folder
-        # and the exact files they recorded (certsdir); another folder means another resource.
+        # and the exact files they recorded (krc.render.certs); another folder means another resource.
         # A new cluster generation (the cluster or this folder was removed by hand) writes the folder
         # afresh, delete first, before the cluster is created again: nodes keep seeing a deleted
         # folder's old inode, so the two are made again together.
         certs_dir = args.options.certs_dir
-        write = certsdir.write_script(certs_dir, args.owner, args.hosts_files, legacy_ok=args.adopt_legacy_certs)
+        write = certs_scripts.write_script(certs_dir, args.owner, args.hosts_files, legacy_ok=args.adopt_legacy_certs)
         certs = command.local.Command(
             f"{name}-certs",
             create=write,
             update=write,
-            delete=certsdir.remove_script(certs_dir, args.owner, sorted({p.split("/", 1)[0] for p in args.hosts_files})),
+            delete=certs_scripts.remove_script(certs_dir, args.owner, sorted({p.split("/", 1)[0] for p in args.hosts_files})),
             triggers=[certs_dir, args.generation],
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )

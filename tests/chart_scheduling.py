@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from krc.render import addon_values, kindconfig
-from components.settings import ClusterSettings
+from krc.config import ClusterSettings
 
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}
 _MASTER_AND_CONTROL_PLANE = [

@@ -12,7 +12,7 @@ import pytest
 
 import chart_scheduling as model
 from krc.render import addon_values
-from components.settings import ClusterSettings
+from krc.config import ClusterSettings
 from harness import Recording, run_program
 
 CHART_OF_RELEASE = {

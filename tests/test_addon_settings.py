@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from components import addon_settings
-from components.settings import SettingsError
+from krc.config import addons as addon_settings
+from krc.config import SettingsError
 from krc import versions
 
 SUBNET = ipaddress.IPv4Network("172.30.0.0/16")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.settings import PortMapping
+from krc.config import PortMapping
 from krc.render import addon_values
 from krc.render.addon_values import PoolRange
 from krc.render.kindconfig import KindOptions

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from components import certsdir, settings
+from krc import config as settings
+from krc.config import certsdir
+from krc.render import certs
 
 OWNER = "kind-registry-cache/dev"
 OTHER = "kind-registry-cache/staging"
@@ -23,7 +25,7 @@ class Certs:
         self.hosts: list[str] = []
 
     def up(self, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        script = certsdir.write_script(str(self.folder), self.owner, files, legacy_ok=self.legacy_ok)
+        script = certs.write_script(str(self.folder), self.owner, files, legacy_ok=self.legacy_ok)
         result = run(script, self.stdout)
         if result.returncode == 0:
             self.stdout = result.stdout
@@ -31,7 +33,7 @@ class Certs:
         return result
 
     def destroy(self) -> subprocess.CompletedProcess[str]:
-        return run(certsdir.remove_script(str(self.folder), self.owner, self.hosts), self.stdout)
+        return run(certs.remove_script(str(self.folder), self.owner, self.hosts), self.stdout)
 
 
 def run(script: str, previous_stdout: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -215,9 +217,9 @@ def test_paths_with_spaces_and_quotes(tmp_path):
 
 def test_only_host_folders_with_hosts_toml_can_be_written():
     with pytest.raises(ValueError):
-        certsdir.write_script("/x/certs", OWNER, {"../evil/hosts.toml": ""})
+        certs.write_script("/x/certs", OWNER, {"../evil/hosts.toml": ""})
     with pytest.raises(ValueError):
-        certsdir.write_script("/x/certs", OWNER, {"a.io/other": ""})
+        certs.write_script("/x/certs", OWNER, {"a.io/other": ""})
 
 
 # --- which folders the settings accept ---------------------------------------------------

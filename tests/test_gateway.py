@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from components import addon_settings
-from components.settings import PortMapping, SettingsError, _Problems
+from krc.config import addons as addon_settings
+from krc.config import PortMapping, SettingsError
+from krc.config.gateway import _Collector as _Problems
 from krc import preflight, versions
 from krc.config import gateway as gateway_settings
 from krc.config.gateway import GatewayApiSettings

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.settings import ClusterSettings, PortMapping
+from krc.config import ClusterSettings, PortMapping
 from krc import versions
 from krc.render import kindconfig, mirrors
 from krc.render.kindconfig import KindOptions

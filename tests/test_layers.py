@@ -15,13 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("krc", "components", "program")
 
-# Temporary allowance, to be removed when krc.config lands fully (the lead repoints the remaining imports): the old
-# settings modules of components/, now re-exports of krc.config. Nothing in krc, components or program imports
-# them any more; they are only skipped by the one-ComponentResource-per-file check below.
-NOT_YET_MOVED_SETTINGS = frozenset(
-    {"components.settings", "components.addon_settings", "components.checks", "components.certsdir"}
-)
-
 #: krc layers, lowest first: a layer may import its own and lower ones only.
 KRC_LAYERS = ("krc.versions", "krc.config", "krc.render", "krc.preflight", "krc.commands")
 
@@ -108,8 +101,7 @@ def test_krc_versions_imports_no_krc():
 def test_components_hold_only_component_resources_named_after_their_file():
     """One ComponentResource per module of components/, in a file named after it (KindNetwork -> kind_network.py)."""
     for path in sorted((ROOT / "components").glob("*.py")):
-        name = module_name(path)
-        if path.name == "__init__.py" or name in NOT_YET_MOVED_SETTINGS:
+        if path.name == "__init__.py":
             continue
         tree = ast.parse(path.read_text())
         classes = [

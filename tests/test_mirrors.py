@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import settings
+from krc import config as settings
 from krc.render import mirrors
 from krc.render.mirrors import HostsEntry
 

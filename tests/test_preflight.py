@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from components.settings import NetworkSettings
+from krc.config import NetworkSettings
 from krc import preflight
 from krc.preflight import PreflightError, kindrelease
 

@@ -8,8 +8,8 @@ import pulumi
 import pytest
 import yaml
 
-from components import certsdir
-from components import settings as settings_module
+from krc.config import certsdir
+from krc import config as settings_module
 from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program, written_certs
 

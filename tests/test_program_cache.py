@@ -10,7 +10,7 @@ import tomllib
 import pytest
 import yaml
 
-from components import settings as settings_module
+from krc import config as settings_module
 from krc import versions
 from krc.render.warmup import Plan
 from harness import ROOT, Recording, Registered, run_program, written_certs

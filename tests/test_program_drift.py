@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import DEFAULT_MIRRORS
+from krc.config import DEFAULT_MIRRORS
 from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program
 

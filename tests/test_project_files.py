@@ -14,7 +14,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from components import addon_settings, settings
+from krc import config as settings
+from krc.config import addons as addon_settings
 from krc.config import StackConfig
 from krc.config import schema as schema_module
 from krc.config.credentials import CredentialConfig

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import settings
-from components.settings import SettingsError
+from krc import config as settings
+from krc.config import SettingsError
 from krc import versions
 
 

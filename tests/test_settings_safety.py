@@ -17,8 +17,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 
-from components import addon_settings, certsdir, settings
-from components.settings import SettingsError
+from krc import config as settings
+from krc.config import addons as addon_settings
+from krc.config import certsdir
+from krc.render import certs
+from krc.config import SettingsError
 from krc.render import addon_values, kindconfig, mirrors, registry
 
 HOME = "/home/dev"
@@ -89,8 +92,8 @@ def check_artefacts(s: settings.Settings, raw: dict[str, Any], key: str, value: 
     files = mirrors.hosts_files(mirrors.entries(s.cache))
     for content in files.values():
         tomllib.loads(content)
-    write = certsdir.write_script(s.certs_dir, s.owner, files)
-    remove = certsdir.remove_script(s.certs_dir, s.owner, sorted({p.split("/")[0] for p in files}))
+    write = certs.write_script(s.certs_dir, s.owner, files)
+    remove = certs.remove_script(s.certs_dir, s.owner, sorted({p.split("/")[0] for p in files}))
     for script in (write, remove, kindconfig.create_script(s.cluster.name), kindconfig.delete_script(s.cluster.name)):
         assert sh_parses(script), script
     assert sh_value(write, "dir") == s.certs_dir

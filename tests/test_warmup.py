@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from components import addon_settings, settings
-from components.settings import WarmupSettings
+from krc import config as settings
+from krc.config import addons as addon_settings
+from krc.config import WarmupSettings
 from krc import versions
 from krc.commands import cacheclient, warmup
 from krc.render import warmup as warmup_plan

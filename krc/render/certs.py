@@ -1,6 +1,7 @@
-"""The certs folder on the host: which paths may be used, who owns one, and the scripts that write and remove it.
+"""The certs folder's create/update and delete scripts: what the program writes on the host and removes there.
 
-This is the only place that decides what the program writes on the host or deletes there (no Pulumi here).
+Which folders may be used and who owns one is the configuration model's (:mod:`krc.config.certsdir`);
+these scripts check the same owner file again when they run (no Pulumi here).
 
 Ownership by construction:
 
@@ -22,16 +23,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-# The path policy (which folders may be used, who owns one) is part of the stack configuration model.
-from krc.config.certsdir import (  # noqa: F401  (re-exported)
-    LEGACY_MARKER,
-    OWNER_FILE,
-    SYSTEM_FOLDERS,
-    default_path,
-    owner_line,
-    ownership_problem,
-    resolve,
-)
+from krc.config.certsdir import LEGACY_MARKER, OWNER_FILE, owner_line
 
 _HOST_DIR = re.compile(r"[a-z0-9][a-z0-9.:-]*", re.ASCII)
 
