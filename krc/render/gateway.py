@@ -37,6 +37,7 @@ import yaml
 
 from krc.config.gateway import AUTO, GATEWAY_NAMESPACE, HOST_NETWORK, LOAD_BALANCER, SUPPORTED_VERSIONS, GatewayApiSettings
 from krc.config import NAMESPACE, PortMapping
+from krc.render.addon_values.common import published_url
 
 
 #: The GatewayClass Cilium's chart creates (``templates/cilium-gateway-api-class.yaml``).
@@ -180,21 +181,6 @@ def plan(
         url=urls[http],
         reason=reason,
     )
-
-
-def published_url(port_mappings: Sequence[PortMapping], container_port: int, scheme: str) -> str | None:
-    """``scheme://host[:port]`` of the first TCP mapping of ``container_port``, or ``None``."""
-    for mapping in port_mappings:
-        if mapping.container_port != container_port or mapping.protocol != "TCP":
-            continue
-        address = ipaddress.ip_address(mapping.listen_address)
-        if address.is_unspecified:
-            address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
-        host = f"[{address}]" if address.version == 6 else str(address)
-        default_port = 80 if scheme == "http" else 443
-        port = "" if mapping.host_port == default_port else f":{mapping.host_port}"
-        return f"{scheme}://{host}{port}"
-    return None
 
 
 def cilium_values(mode: str) -> dict[str, Any]:

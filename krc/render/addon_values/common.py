@@ -5,10 +5,12 @@ the settings, in krc/config/helm.py) (no Pulumi here)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from krc.config.helm import CILIUM_CHART, INGRESS_NGINX_CHART, METALLB_CHART, stale_values  # noqa: F401 (re-exported)
+from krc.config import PortMapping
 from krc.render.kindconfig import KindOptions
 
 #: The API server port inside the kind network, on the control plane or kind's load balancer.
@@ -65,3 +67,18 @@ def chart_source(repository: str, chart: str) -> tuple[str, str | None]:
     if repository.startswith("oci://"):
         return f"{repository.rstrip('/')}/{chart}", None
     return chart, repository
+
+
+def published_url(port_mappings: Sequence[PortMapping], container_port: int, scheme: str) -> str | None:
+    """``scheme://host[:port]`` of the first TCP mapping of ``container_port``, or ``None``."""
+    for mapping in port_mappings:
+        if mapping.container_port != container_port or mapping.protocol != "TCP":
+            continue
+        address = ipaddress.ip_address(mapping.listen_address)
+        if address.is_unspecified:
+            address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+        host = f"[{address}]" if address.version == 6 else str(address)
+        default_port = 80 if scheme == "http" else 443
+        port = "" if mapping.host_port == default_port else f":{mapping.host_port}"
+        return f"{scheme}://{host}{port}"
+    return None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
 from krc.config import PortMapping
 
-from .common import INGRESS_NODE_LABELS
+from .common import INGRESS_NODE_LABELS, published_url
 
 
 def ingress_nginx_values() -> dict[str, Any]:
@@ -45,15 +44,4 @@ def ingress_nginx_values() -> dict[str, Any]:
 
 def ingress_url(port_mappings: Sequence[PortMapping]) -> str | None:
     """Where the host reaches ingress-nginx: the mapping of node port 80 (else 443), or ``None``."""
-    for container_port, scheme in ((80, "http"), (443, "https")):
-        for mapping in port_mappings:
-            if mapping.container_port != container_port or mapping.protocol != "TCP":
-                continue
-            address = ipaddress.ip_address(mapping.listen_address)
-            if address.is_unspecified:
-                address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
-            host = f"[{address}]" if address.version == 6 else str(address)
-            default_port = 80 if scheme == "http" else 443
-            port = "" if mapping.host_port == default_port else f":{mapping.host_port}"
-            return f"{scheme}://{host}{port}"
-    return None
+    return published_url(port_mappings, 80, "http") or published_url(port_mappings, 443, "https")
