@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, Discriminator, Tag, WithJsonSchema, model_
 
 from krc import versions
 
-from . import checks
+from . import checks, goduration
 from .base import ConfigModel
 from .errors import NAMESPACE, fail, problem, show, show_key
 from .fields import Integer, Text, text_check
@@ -37,8 +37,9 @@ DEFAULT_MIRRORS: dict[str, str] = {
 #: No expiry: distribution's expiry can break images that share blobs (distribution #2367, #4659, #4957).
 DEFAULT_TTL = "0"
 
-# Go's time.ParseDuration units (distribution reads proxy.ttl with it); "µs" is U+00B5, "μs" U+03BC.
-GO_DURATION = re.compile(r"0|([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+")
+# Go's time.ParseDuration syntax, not negative (distribution v3 reads proxy.ttl with it); "µs" is U+00B5,
+# "μs" U+03BC. Its range is checked with krc.config.goduration (v3 refuses 2562048h: exit 1).
+GO_DURATION = re.compile(r"\+?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)")
 IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", re.ASCII)
 # Pulumi stack names: letters, digits, '_', '.', '-'.
@@ -209,7 +210,13 @@ def _use_stack(value: Any) -> str | None:
 def _ttl(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value == 0:
         return "0"
-    return text_check(GO_DURATION, "a Go duration such as '168h' or '0' for no expiry")(value)
+    text = text_check(GO_DURATION, "a Go duration such as '168h' or '0' for no expiry")(value)
+    try:
+        goduration.parse(text)
+    except ValueError:
+        # registry v3 refuses it at start ("configuration error", exit 1): tests/integration/test_real_versions.py
+        raise fail(f"must be at most 2562047h (Go's longest duration); got {show(text)}") from None
+    return text
 
 
 class CacheConfig(ConfigModel):

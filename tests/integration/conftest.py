@@ -7,10 +7,13 @@ import docker
 import pytest
 
 from .engine import Engine, EngineError, remove_everything, start_engine, stop_engine
-from .images import BuiltImages, ensure_images
+from .images import BuiltImages, ThirdPartyError, ensure_images
 
 #: The network every test's containers join (created per test, removed after it).
 TEST_NETWORK = "krc-test"
+
+#: The images this session built (at most one), for the line the terminal summary prints.
+_built: list[BuiltImages] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,8 +38,22 @@ def docker_engine() -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def built_images(docker_engine: Engine) -> BuiltImages:
-    """The registry:3 stand-in and the node image, built once (and kept across sessions by tag)."""
-    return ensure_images(docker_engine.client)
+    """The registry:3 stand-in and the node image, built once (and kept across sessions by tag).
+
+    Fails (never skips) when KRC_THIRDPARTY_DIR is set and its binaries are missing or do not match SHA256SUMS.
+    """
+    try:
+        built = ensure_images(docker_engine.client)
+    except ThirdPartyError as error:
+        pytest.fail(str(error), pytrace=False)
+    _built.append(built)
+    return built
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line saying which registry and containerd the integration tier ran (printed with -q and without -s)."""
+    for built in _built[:1]:
+        terminalreporter.write_line(built.summary)
 
 
 @pytest.fixture

@@ -20,18 +20,36 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from .containers import TEST_LABEL, exec_ok, put_files
-from .images import IMAGES_DIR
+from .images import CONTAINERD_16_CONFIG
 
 __all__ = [
-    "BASE_CONFIG", "CERTS_D", "CRI", "Node", "NodeError", "PullResult", "merge_patch", "patch_containerd_config",
-    "start_node",
+    "BASE_CONFIG", "CERTS_D", "CRI", "CRI_IMAGES", "Node", "NodeError", "PullResult", "base_config_of", "merge_patch",
+    "patch_containerd_config", "start_node",
 ]
 
 CERTS_D = "/etc/containerd/certs.d"
 #: Where containerd keeps blob files (its default root), shared by all namespaces.
 BLOBS_DIR = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
+#: The CRI plugin of containerd 1.x, where kind's ``version = 2`` config (and the program's patch) puts
+#: ``registry.config_path``.
 CRI = "io.containerd.grpc.v1.cri"
-BASE_CONFIG = (IMAGES_DIR / "node" / "config.toml").read_text()
+#: containerd 2.x moved the image settings to this plugin; it migrates a ``version = 2`` file at start, so
+#: ``config dump`` (``version = 3``) shows ``config_path`` here (containerd v2.3.1
+#: internal/cri/config/config.go ``ImageConfig.Registry``; measured in ../shared/thirdparty/README.md).
+CRI_IMAGES = "io.containerd.cri.v1.images"
+#: A small ``version = 2`` base config of kind's shape (tests of the merge use it; nodes use their image's).
+BASE_CONFIG = CONTAINERD_16_CONFIG.read_text()
+
+_base_configs: dict[str, str] = {}
+
+
+def base_config_of(client: docker.DockerClient, image: str) -> str:
+    """The /etc/containerd/config.toml a node image ships (kind's base config for containerd 2.x nodes)."""
+    if image not in _base_configs:
+        out = client.containers.run(image, ["/etc/containerd/config.toml"], entrypoint=["cat"], remove=True,
+                                    network_mode="none")
+        _base_configs[image] = out.decode()
+    return _base_configs[image]
 
 
 class NodeError(RuntimeError):
@@ -95,9 +113,29 @@ class Node:
         return self.container.name
 
     @property
+    def config_path_plugin(self) -> str | None:
+        """The plugin whose ``registry.config_path`` containerd loaded (:data:`CRI_IMAGES` on 2.x, :data:`CRI`
+        on 1.x), None when there is none."""
+        plugins = self.dumped.get("plugins", {})
+        for plugin in (CRI_IMAGES, CRI):
+            if plugins.get(plugin, {}).get("registry", {}).get("config_path"):
+                return plugin
+        return None
+
+    @property
     def hosts_dir(self) -> str:
         """The CRI registry ``config_path`` containerd loaded ("" when the config has none)."""
-        return self.dumped.get("plugins", {}).get(CRI, {}).get("registry", {}).get("config_path", "")
+        plugin = self.config_path_plugin
+        return self.dumped["plugins"][plugin]["registry"]["config_path"] if plugin else ""
+
+    def plugin_status(self) -> dict[str, str]:
+        """``ctr plugins ls``: "<type>.<id>" -> status (``ok``, ``skip``, ``error``)."""
+        result = {}
+        for line in exec_ok(self.container, ["ctr", "plugins", "ls"]).splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 4:
+                result[f"{fields[0]}.{fields[1]}"] = fields[-1]
+        return result
 
     def ctr(self, *args: str) -> str:
         """Run ``ctr -n k8s.io ARGS`` (the namespace kubelet's images live in); stdout, raise on failure."""
@@ -107,7 +145,7 @@ class Node:
         """Fetch all blobs of ``ref`` (for an index: the manifest of ``platform``, default the node's own)
         through the hosts.toml files under the config's ``config_path``, as the CRI plugin would.
 
-        containerd 1.6's ctr does not read config_path itself: it gets ``--hosts-dir``. With no config_path
+        ctr does not read the CRI config_path itself (1.6 and 2.x alike): it gets ``--hosts-dir``. With no config_path
         the pull is refused here instead of letting ctr go to the real upstream.
         """
         if not self.hosts_dir:
@@ -165,7 +203,7 @@ def _wait_ready(container: Container, timeout: float) -> None:
 
 def start_node(
     client: docker.DockerClient, image: str, network: str, name: str, certs_dir: Path | None,
-    patches: Sequence[str] = (), base_config: str = BASE_CONFIG, require_config_path: bool = True,
+    patches: Sequence[str] = (), base_config: str | None = None, require_config_path: bool = True,
     timeout: float = 30.0,
 ) -> Node:
     """Start a node container on ``network`` with containerd configured from ``base_config`` + ``patches``.
@@ -173,9 +211,12 @@ def start_node(
     :param certs_dir: host folder bind-mounted read-only at /etc/containerd/certs.d (kind extraMounts);
         None leaves the image's empty folder.
     :param patches: containerdConfigPatches, merged with :func:`patch_containerd_config`.
+    :param base_config: the config the patches are merged onto; default the image's own (kind's base config).
     :param require_config_path: raise NodeError unless ``containerd config dump`` shows the CRI registry
         ``config_path = "/etc/containerd/certs.d"``.
     """
+    if base_config is None:
+        base_config = base_config_of(client, image)
     config = patch_containerd_config(base_config, patches)
     mounts = [Mount(CERTS_D, str(certs_dir), type="bind", read_only=True)] if certs_dir is not None else []
     container = client.containers.create(
