@@ -151,6 +151,11 @@ class Node:
         if not self.hosts_dir:
             return PullResult(False, -1, "", f"no CRI registry config_path in {self.name}'s config", 0.0)
         cmd = ["ctr", "-n", "k8s.io", "content", "fetch", "--hosts-dir", self.hosts_dir]
+        if self.dumped.get("version", 2) >= 3:
+            # containerd 2.x's ctr fetches every platform's manifest and config unless told not to
+            # (v2.3.1 cmd/ctr/commands/content/fetch.go: AllMetadata without --skip-metadata); a kubelet
+            # pull, like 1.6's ctr, asks only for the node's platform.
+            cmd.append("--skip-metadata")
         if platform:
             cmd += ["--platform", platform]
         started = time.monotonic()
