@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: 172.28.0.0/24) or the stack tests' 172.27.0.0/24.
 DEFAULT_ENGINE_DIR = "/tmp/krc-bench-engine"
 DEFAULT_SUBNET = "172.26.0.0/24"
+#: The real binaries beside a CI checkout (<ci>/p and <ci>/shared), as .ci/run uses them.
+DEFAULT_THIRDPARTY = ROOT.parent / "shared" / "thirdparty"
 #: The platform nodes pull (the images also hold linux/arm64).
 PLATFORM = "linux/amd64"
 #: The upstream hosts the add-ons' images come from; the other default mirrors are removed for the benchmark.
@@ -131,6 +133,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"the private dockerd's folder (default {DEFAULT_ENGINE_DIR})")
     parser.add_argument("--subnet", default=os.environ.get("KRC_BENCH_SUBNET", DEFAULT_SUBNET),
                         help=f"subnet of the benchmark's docker network (default {DEFAULT_SUBNET})")
+    parser.add_argument("--thirdparty-dir", default=os.environ.get("KRC_THIRDPARTY_DIR") or (
+                            str(DEFAULT_THIRDPARTY) if DEFAULT_THIRDPARTY.is_dir() else ""),
+                        help="folder with the real registry v3 / containerd v2 binaries (as the integration tier's "
+                             f"KRC_THIRDPARTY_DIR; default {DEFAULT_THIRDPARTY} when it exists; '' for the fallback)")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else DEFAULT
     args.profile = Profile(
@@ -202,6 +208,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         # The integration tier reads KRC_TEST_SUBNET when it is imported: set it to the benchmark's own first.
         os.environ["KRC_TEST_SUBNET"] = args.subnet
+        # Where the registry and containerd binaries come from (tests/integration/images.py).
+        os.environ["KRC_THIRDPARTY_DIR"] = args.thirdparty_dir
         for path in (str(ROOT), str(ROOT / "tests")):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -230,7 +238,9 @@ class Bench:
         self.engine = m.engine.start_engine(root=Path(args.engine_dir))
         self.client = self.engine.client
         built = m.images.ensure_images(self.client)
+        self.built = built
         self.registry_image, self.node_image = built.registry, built.node
+        log(built.summary.replace("integration tier", "benchmark"))
 
         port = DELAY_PORT if args.delay_seconds > 0 else 5000
         self.upstream_urls = {host: f"http://{m.stack.UPSTREAMS[host]}:{port}" for host in HOSTS}
@@ -268,6 +278,12 @@ class Bench:
         self.blobs = {host: {d: s for image in self.upstreams[host].seeded.values()
                              if image.spec.repository != PROBE_REPOSITORY
                              for d, s in image.blobs(PLATFORM).items()} for host in HOSTS}
+        # How nodes name the images: by digest as the Cilium and ingress-nginx charts pin them
+        # (repository:tag@digest of the index), or by tag alone (MetalLB's chart; README "Benchmark").
+        digests = {(host, image.spec.repository): image.digest for host in HOSTS
+                   for image in self.upstreams[host].seeded.values()}
+        self.refs = {"digest": [f"{i.reference}@{digests[(i.host, i.repository)]}" for i in self.images],
+                     "tag": [i.reference for i in self.images]}
 
         if args.delay_seconds > 0:
             for upstream in self.upstreams.values():
@@ -396,16 +412,17 @@ class Bench:
                 raise TimeoutError(f"{container.name} did not answer:\n{container.logs(tail=20).decode()}")
             time.sleep(0.1)
 
-    def pull_all(self, node) -> float:
-        """Every image on ``node``, one after the other (kubelet pulls serially by default); seconds."""
+    def pull_all(self, node, by: str = "digest") -> float:
+        """Every image on ``node``, one after the other (kubelet pulls serially by default), named by ``digest``
+        (as the charts pin them) or ``tag``; seconds."""
         node.clear_content()
         started = time.monotonic()
         self.last_pulls[node.name] = []
-        for image in self.images:
-            result = node.pull(image.reference, platform=PLATFORM)
-            self.last_pulls[node.name].append((image.reference, result))
+        for ref in self.refs[by]:
+            result = node.pull(ref, platform=PLATFORM)
+            self.last_pulls[node.name].append((ref, result))
             if not result.ok:
-                raise RuntimeError(f"{node.name}: pull {image.reference} failed: {result.stderr.strip()}")
+                raise RuntimeError(f"{node.name}: pull {ref} failed: {result.stderr.strip()}")
         return time.monotonic() - started
 
     def entries(self, container) -> list:
@@ -469,8 +486,8 @@ class Bench:
                     + cache.logs(tail=40).decode(errors="replace"))
 
     def wait_stored(self, bits: int) -> None:
-        """Until the caches hold every blob (2.8 stores a cold blob with a second download that may outlast the
-        client's)."""
+        """Until the caches hold every blob (v3 stores a blob as it streams it; Debian's 2.8 fallback stores it
+        with a second download that may outlast the client's)."""
         timeout = 60 + 3 * self.image_bytes * 8 / bits
         for host, cache in self.deployed.caches.items():
             self.m.observe.wait_cached(cache, self.blobs[host], timeout=timeout)
@@ -494,9 +511,11 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
     registry, ``reps`` times."""
     log(f"link {shaping.format_rate(bits)}")
     probes = bench.set_rate(bits)
-    times: dict[str, list[float]] = {"direct": [], "cold": [], "warm": [], **({"local": []} if local else {})}
+    times: dict[str, list[float]] = {"direct": [], "cold": [], "warm": [],
+                                     **({"local": [], "warm_tag": [], "local_tag": []} if local else {})}
     cold_upstream: list[float] = []
     warm_requests: list[float] = []
+    tag_requests: list[float] = []
     for rep in range(reps):
         def one_run() -> dict[str, float]:
             got: dict[str, float] = {}
@@ -521,10 +540,19 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
             asked = bench.upstream_requests(marks)
             if any(e.kind == "blobs" for e in asked):
                 raise BypassError("a warm pull fetched blobs from upstream")
-            # What a warm pull still asks the upstream (tags), each paying the link's round trip.
+            # What a warm pull by digest still asks the upstream (nothing, if the cache holds the digests).
             got["warm_upstream_requests"] = len(asked)
             if local:
                 got["local"] = bench.pull_all(bench.local_node)
+                # The same by tag: the cache asks the upstream for each tag, paying the link's round trip.
+                marks, cache_marks = bench.marks(), bench.cache_marks()
+                got["warm_tag"] = bench.pull_all(bench.nodes[0], by="tag")
+                bench.check_through_caches(bench.nodes[0], cache_marks)
+                asked = bench.upstream_requests(marks)
+                if any(e.kind == "blobs" for e in asked):
+                    raise BypassError("a warm pull by tag fetched blobs from upstream")
+                got["tag_upstream_requests"] = len(asked)
+                got["local_tag"] = bench.pull_all(bench.local_node, by="tag")
             return got
 
         got = attempt(bench, f"{shaping.format_rate(bits)} run {rep + 1}", one_run)
@@ -532,6 +560,8 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
             times[key].append(got[key])
         cold_upstream.append(got["cold_upstream"])
         warm_requests.append(got["warm_upstream_requests"])
+        if local:
+            tag_requests.append(got["tag_upstream_requests"])
         log(f"  run {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
     image_bits = bench.image_bytes * 8
     return {
@@ -542,9 +572,14 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         "cold_upstream_ratio": summarize(cold_upstream).to_dict(),
         "cold_upstream_values": cold_upstream,
         "warm_upstream_requests": summarize(warm_requests).to_dict(),
+        **({"tag_upstream_requests": summarize(tag_requests).to_dict(),
+            # What naming images by tag adds to a warm pull through the cache, per run.
+            "tag_lookup_seconds": summarize([t - d for t, d in zip(times["warm_tag"], times["warm"])]).to_dict()}
+           if local else {}),
         "ratios": {
             "cold_over_direct": summarize(paired_ratios(times["cold"], times["direct"])).to_dict(),
-            **({"warm_over_local": summarize(paired_ratios(times["warm"], times["local"])).to_dict()}
+            **({"warm_over_local": summarize(paired_ratios(times["warm"], times["local"])).to_dict(),
+                "warm_tag_over_local_tag": summarize(paired_ratios(times["warm_tag"], times["local_tag"])).to_dict()}
                if local else {}),
             "cold_over_warm": summarize(paired_ratios(times["cold"], times["warm"])).to_dict(),
         },
@@ -640,7 +675,7 @@ def _version(command: list[str]) -> str:
         return "unknown"
 
 
-def machine_info(client) -> dict[str, Any]:
+def machine_info(client, built) -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())
     mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
@@ -649,8 +684,9 @@ def machine_info(client) -> dict[str, Any]:
         "cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kib / 1024 / 1024, 1),
         "kernel": platform.release(), "os": _version(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         "docker": client.version().get("Version", "unknown"),
-        "registry": _version(["docker-registry", "--version"]),
-        "containerd": _version(["containerd", "--version"]),
+        # What ran inside the images (registry --version, containerd --version there), and from where.
+        "registry": built.registry_version, "registry_source": built.registry_source,
+        "containerd": built.containerd_version, "containerd_source": built.containerd_source,
         "python": platform.python_version(), "pulumi": metadata.version("pulumi"),
     }
 
@@ -690,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mark = time.monotonic()
     try:
         bench.start()
-        machine = machine_info(bench.client)
+        machine = machine_info(bench.client, bench.built)
         phases["setup"] = time.monotonic() - mark
         links = []
         for bits in (args.rate_bits, args.second_rate_bits):

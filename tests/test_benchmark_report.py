@@ -22,15 +22,21 @@ def link(rate: int, direct: list[float], cold: list[float], warm: list[float], l
         "times": {"direct": s(*direct), "cold": s(*cold), "warm": s(*warm), "local": s(*measured_local)},
         "direct_throughput_bits": s(*(image_bits / t for t in direct)),
         "cold_upstream_ratio": s(2.0, 2.0, 2.0),
-        "warm_upstream_requests": s(14, 14, 14),
+        "warm_upstream_requests": s(0, 0, 0),
         "ratios": {
             "cold_over_direct": s(*(c / d for c, d in zip(cold, direct))),
             "warm_over_local": s(*(w / lo for w, lo in zip(warm, measured_local))),
             "cold_over_warm": s(*(c / w for c, w in zip(cold, warm))),
         },
     }
-    if local is None:  # the local registry is timed at the first link only
+    if local is None:  # the local registry, and pulls by tag, are timed at the first link only
         del data["times"]["local"], data["ratios"]["warm_over_local"]
+    else:
+        tag = [w + 0.3 for w in warm]
+        data["times"] |= {"warm_tag": s(*tag), "local_tag": s(*(lo + 0.02 for lo in local))}
+        data["ratios"]["warm_tag_over_local_tag"] = s(*(t / (lo + 0.02) for t, lo in zip(tag, local)))
+        data["tag_upstream_requests"] = s(7, 7, 7)
+        data["tag_lookup_seconds"] = s(0.3, 0.3, 0.3)
     return data
 
 
@@ -46,7 +52,8 @@ def results(scale: float = 0.25, delay: float = 0.04) -> dict:
         "command": "python -m benchmarks.run ",
         "seconds": 300.0,
         "machine": {"cpus": 2, "cpu": "Test CPU", "memory_gib": 23.5, "kernel": "6.1.0", "os": "Debian 12",
-                    "docker": "20.10.24", "registry": "distribution 2.8.2", "containerd": "1.6.20",
+                    "docker": "20.10.24", "registry": "3.1.1", "registry_source": "KRC_THIRDPARTY_DIR=/x",
+                    "containerd": "v2.3.1", "containerd_source": "KRC_THIRDPARTY_DIR=/x",
                     "python": "3.11.7", "pulumi": "3.272.0"},
         "settings": {"profile": "default", "scale": scale, "reps": 3, "amp_reps": 1, "rate_bits": 50_000_000,
                      "second_rate_bits": 200_000_000, "amp_rate_bits": 200_000_000, "delay_seconds": delay,
@@ -65,7 +72,7 @@ def results(scale: float = 0.25, delay: float = 0.04) -> dict:
 def test_headline_table_has_every_measure_once_per_link_or_count():
     rows = report.headline_rows(results())
     numbers = [row[0] for row in rows]
-    assert numbers == ["1", "1", "2", "3", "3", "4", "4", "4", "4", "4", "4", "5"]
+    assert numbers == ["1", "1", "2", "2b", "3", "3", "4", "4", "4", "4", "4", "4", "5"]
     cold_direct_50 = rows[0]
     assert cold_direct_50[2] == "50 Mbit/s"
     assert cold_direct_50[3] == "2.10×"  # per-run ratios 2.1, 2.095…, 1.864
@@ -73,11 +80,14 @@ def test_headline_table_has_every_measure_once_per_link_or_count():
     assert cold_direct_50[6] == "≤ 1.10: missed"
     warm_local = rows[2]
     assert warm_local[2] == "50 Mbit/s" and warm_local[3] == "1.50×"
-    speedup_200 = rows[4]
-    assert speedup_200[2] == "200 Mbit/s" and speedup_200[3] == "4.03×"
-    no_warmup_6 = rows[9]
+    by_tag = rows[3]
+    assert by_tag[0] == "2b" and by_tag[6] == "— (the tags add 0.30 s to a warm pull)"
+    speedup_50, speedup_200 = rows[4], rows[5]
+    assert speedup_50[3] == "14.0×" and speedup_50[6] == "≥ 10: met"
+    assert speedup_200[2] == "200 Mbit/s" and speedup_200[3] == "4.03×" and speedup_200[6] == "—"
+    no_warmup_6 = rows[10]
     assert "6 nodes at once, cold" in no_warmup_6[1] and no_warmup_6[3] == "8.50×"
-    with_warmup_6 = rows[10]
+    with_warmup_6 = rows[11]
     assert "after the warm-up" in with_warmup_6[1] and with_warmup_6[3] == "2.00×"
     assert with_warmup_6[6] == "≤ 1.00: missed (nodes 0.00×; warm-up 2.00× per blob it fetched)"
     assert rows[-1][3] == "0.20 s" and rows[-1][5] == "4"
@@ -93,9 +103,12 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "| 6 | yes | 2.00× | 2.00× | 2.00× | 0.00× | 0 |" in text
     assert "around the cache" in text and "containerd fetched those" not in text
     assert "Shaping check" in text and "47.5 Mbit/s" in text
-    assert ("| 200 Mbit/s | 6.10 s (6.00 s–6.50 s) | 12.5 s (12.0 s–13.0 s) | 3.10 s (3.00 s–3.20 s) | — |"
+    assert ("| 200 Mbit/s | 6.10 s (6.00 s–6.50 s) | 12.5 s (12.0 s–13.0 s) | 3.10 s (3.00 s–3.20 s) | — | — | — |"
             in text)
-    assert "asks the upstream for each tag (14 requests for 7 images" in text and "(40 ms added here)" in text
+    assert "registry 3.1.1 from KRC_THIRDPARTY_DIR=/x in the registry:3 layout; containerd v2.3.1" in text
+    assert "asks the upstream nothing (0 upstream requests in a warm pull of 7 images)" in text
+    assert "for each tag (7 requests: a HEAD of each tag), no blob" in text and "(40 ms added here), 0.30 s" in text
+    assert "streams each blob from upstream once" in text
     assert "`--scale 1` runs the real sizes" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
