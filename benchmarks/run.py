@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -516,12 +517,19 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
     cold_upstream: list[float] = []
     warm_requests: list[float] = []
     tag_requests: list[float] = []
+    requests: dict[str, list[float]] = {"direct": [], "cold": []}
+    cold_by_kind: list[dict[str, int]] = []
+    direct_by_kind: list[dict[str, int]] = []
     for rep in range(reps):
         def one_run() -> dict[str, float]:
             got: dict[str, float] = {}
 
             def direct() -> None:
+                marks = bench.marks()
                 got["direct"] = bench.pull_all(bench.direct_node)
+                asked = bench.upstream_requests(marks)
+                got["direct_requests"] = len(asked)
+                got["direct_requests_by_kind"] = dict(Counter(f"{e.method} {e.kind}" for e in asked))
 
             def cold() -> None:
                 bench.fresh_caches()
@@ -529,7 +537,11 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
                 got["cold"] = bench.pull_all(bench.nodes[0])
                 bench.check_through_caches(bench.nodes[0], {})
                 bench.wait_stored(bits)
-                got["cold_upstream"] = bench.upstream_bytes(marks) / bench.image_bytes
+                asked = bench.upstream_requests(marks)
+                got["cold_upstream"] = bench.m.observe.blob_bytes_served(asked) / bench.image_bytes
+                # Upstream requests of a cold pull through the cache and of a direct one: each pays the round trip.
+                got["cold_requests"] = len(asked)
+                got["cold_requests_by_kind"] = dict(Counter(f"{e.method} {e.kind}" for e in asked))
 
             # Alternate which goes first, so a drift of the machine does not favour one side.
             for step in ((direct, cold) if rep % 2 == 0 else (cold, direct)):
@@ -560,6 +572,10 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
             times[key].append(got[key])
         cold_upstream.append(got["cold_upstream"])
         warm_requests.append(got["warm_upstream_requests"])
+        requests["direct"].append(got["direct_requests"])
+        requests["cold"].append(got["cold_requests"])
+        cold_by_kind.append(got["cold_requests_by_kind"])
+        direct_by_kind.append(got["direct_requests_by_kind"])
         if local:
             tag_requests.append(got["tag_upstream_requests"])
         log(f"  run {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
@@ -572,6 +588,9 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         "cold_upstream_ratio": summarize(cold_upstream).to_dict(),
         "cold_upstream_values": cold_upstream,
         "warm_upstream_requests": summarize(warm_requests).to_dict(),
+        "upstream_requests": {k: summarize(v).to_dict() for k, v in requests.items()},
+        "cold_requests_by_kind": cold_by_kind,
+        "direct_requests_by_kind": direct_by_kind,
         **({"tag_upstream_requests": summarize(tag_requests).to_dict(),
             # What naming images by tag adds to a warm pull through the cache, per run.
             "tag_lookup_seconds": summarize([t - d for t, d in zip(times["warm_tag"], times["warm"])]).to_dict()}

@@ -23,6 +23,9 @@ def link(rate: int, direct: list[float], cold: list[float], warm: list[float], l
         "direct_throughput_bits": s(*(image_bits / t for t in direct)),
         "cold_upstream_ratio": s(2.0, 2.0, 2.0),
         "warm_upstream_requests": s(0, 0, 0),
+        "upstream_requests": {"direct": s(30, 30, 30), "cold": s(72, 72, 72)},
+        "cold_requests_by_kind": [{"GET blobs": 28, "HEAD blobs": 28, "GET manifests": 14, "other": 2}] * 3,
+        "direct_requests_by_kind": [{"GET blobs": 28, "HEAD manifests": 2}] * 3,
         "ratios": {
             "cold_over_direct": s(*(c / d for c, d in zip(cold, direct))),
             "warm_over_local": s(*(w / lo for w, lo in zip(warm, measured_local))),
@@ -109,6 +112,10 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "asks the upstream nothing (0 upstream requests in a warm pull of 7 images)" in text
     assert "for each tag (7 requests: a HEAD of each tag), no blob" in text and "(40 ms added here), 0.30 s" in text
     assert "streams each blob from upstream once" in text
+    # Ratio 1 and ratio 3 explained by what was measured.
+    assert "72 upstream requests where the direct pull made 30, and took 21.0 s longer, at 50 Mbit/s" in text
+    assert "By kind, cold: GET blobs 28, HEAD blobs 28, GET manifests 14, other 2; direct: GET blobs 28" in text
+    assert "the warm pull delivered 100 MiB in 3.10 s (32 MiB/s) and the plain local registry in 2.10 s" in text
     assert "`--scale 1` runs the real sizes" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):

@@ -162,6 +162,9 @@ def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, dock
     node_ip = ip_address(node.container, stack.NETWORK)
 
     numbers = stats(docker_engine)["docker.io"]
+    # v3 exports registry_proxy_*, which cachectl reads; Debian's 2.8 fallback only /debug/vars.
+    assert numbers["source"] == ("registry_proxy_* metrics" if built_images.registry_v3
+                                 else "registry 2.8 /debug/vars and HTTP metrics")
     fetched = [e for e in observe.access_log(upstream.container)[marks["docker.io"]:] if e.method == "GET" and e.status == 200]
     # Misses: each (repository, blob) and each manifest the cache had to download; bytes: what the upstream sent.
     blob_misses = len({(e.repository, e.reference) for e in fetched if e.kind == "blobs"})
