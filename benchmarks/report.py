@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .shaping import format_rate
-from .stats import Summary, summarize, verdict
+from .stats import Summary, line_fit, summarize, verdict
 
 __all__ = ["headline_rows", "markdown", "plot", "write"]
 
@@ -331,6 +331,17 @@ def speedup_bound(results: dict[str, Any]) -> str:
     if "local" not in times:
         return ""
     mib = settings["image_bytes"] / MiB
+    fit = ""
+    if len(first.get("warm_per_image") or []) >= 2:
+        try:
+            fixed, per_byte = line_fit([(b, t) for b, t in first["warm_per_image"]])
+        except ValueError:
+            fixed, per_byte = 0.0, 0.0
+        if per_byte > 0:
+            count = len(settings["images"])
+            fit = (f" (fitted over each image's warm pull in every run: {_sec(fixed)} per image whatever its size, "
+                   f"then {1 / per_byte / MiB:.0f} MiB/s; {count} images × {_sec(fixed)} = {_sec(count * fixed)} of "
+                   f"the {_sec(times['warm'])})")
     return (
         f"Ratio 3 is bound by the warm side, which is this machine's: the warm pull delivered "
         f"{_mib(settings['image_bytes'])} in {_sec(times['warm'])} ({mib / times['warm']:.0f} MiB/s) and the plain "
@@ -338,8 +349,8 @@ def speedup_bound(results: dict[str, Any]) -> str:
         f"{results['machine']['cpus']} cores shared by containerd, the registries and the other work on the machine; "
         f"the cold side is bound by the link ({_sec(times['cold'])} at {format_rate(first['rate_bits'])}). 10× at "
         f"{format_rate(first['rate_bits'])} needs a warm pull of {_sec(times['cold'] / 10)} here. Most of a warm "
-        "pull of these small images is a fixed cost per image (a ctr process, the resolve, the content commit), "
-        "which does not grow with the layers while the cold side does"
+        "pull of these small images is a fixed cost per image (a ctr process, the resolve, the content commit)" + fit
+        + ", which does not grow with the layers while the cold side does"
         + (f": with the real sizes ({1 / settings['scale']:g}× the bytes) the ratio would be higher (an estimate; "
            "`--scale 1` measures it)." if settings["scale"] < 1 else ".")
         + " A kubelet pull also unpacks, which this benchmark's nodes cannot do (no mount in an unprivileged "

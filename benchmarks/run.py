@@ -285,6 +285,14 @@ class Bench:
                    for image in self.upstreams[host].seeded.values()}
         self.refs = {"digest": [f"{i.reference}@{digests[(i.host, i.repository)]}" for i in self.images],
                      "tag": [i.reference for i in self.images]}
+        #: reference -> bytes of the blobs a node pulls for it (per-image pull times are fitted against these)
+        self.ref_bytes = {}
+        for host in HOSTS:
+            for image in self.upstreams[host].seeded.values():
+                for by in ("digest", "tag"):
+                    for ref in self.refs[by]:
+                        if ref.startswith(f"{host}/{image.spec.repository}:"):
+                            self.ref_bytes[ref] = image.blob_bytes(PLATFORM)
 
         if args.delay_seconds > 0:
             for upstream in self.upstreams.values():
@@ -519,6 +527,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
     tag_requests: list[float] = []
     requests: dict[str, list[float]] = {"direct": [], "cold": []}
     cold_by_kind: list[dict[str, int]] = []
+    warm_per_image: list[list[float]] = []
     direct_by_kind: list[dict[str, int]] = []
     for rep in range(reps):
         def one_run() -> dict[str, float]:
@@ -548,6 +557,9 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
                 step()
             marks, cache_marks = bench.marks(), bench.cache_marks()
             got["warm"] = bench.pull_all(bench.nodes[0])
+            # Each image's warm pull: its bytes and seconds (what is per image and what per byte).
+            got["warm_per_image"] = [[bench.ref_bytes[ref], result.seconds]
+                                     for ref, result in bench.last_pulls[bench.nodes[0].name]]
             bench.check_through_caches(bench.nodes[0], cache_marks)
             asked = bench.upstream_requests(marks)
             if any(e.kind == "blobs" for e in asked):
@@ -575,6 +587,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         requests["direct"].append(got["direct_requests"])
         requests["cold"].append(got["cold_requests"])
         cold_by_kind.append(got["cold_requests_by_kind"])
+        warm_per_image.extend(got["warm_per_image"])
         direct_by_kind.append(got["direct_requests_by_kind"])
         if local:
             tag_requests.append(got["tag_upstream_requests"])
@@ -590,6 +603,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         "warm_upstream_requests": summarize(warm_requests).to_dict(),
         "upstream_requests": {k: summarize(v).to_dict() for k, v in requests.items()},
         "cold_requests_by_kind": cold_by_kind,
+        "warm_per_image": warm_per_image,
         "direct_requests_by_kind": direct_by_kind,
         **({"tag_upstream_requests": summarize(tag_requests).to_dict(),
             # What naming images by tag adds to a warm pull through the cache, per run.

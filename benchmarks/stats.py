@@ -55,3 +55,17 @@ def verdict(summary: Summary, target: float | None, higher_is_better: bool = Fal
         return ""
     ok = summary.median >= target if higher_is_better else summary.median <= target
     return "met" if ok else "missed"
+
+
+def line_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares ``y = intercept + slope * x`` through ``points``: (intercept, slope)."""
+    if len(points) < 2:
+        raise ValueError("a line needs at least two points")
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        raise ValueError("every point has the same x")
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return my - slope * mx, slope

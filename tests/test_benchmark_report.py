@@ -26,6 +26,7 @@ def link(rate: int, direct: list[float], cold: list[float], warm: list[float], l
         "upstream_requests": {"direct": s(30, 30, 30), "cold": s(72, 72, 72)},
         "cold_requests_by_kind": [{"GET blobs": 28, "HEAD blobs": 28, "GET manifests": 14, "other": 2}] * 3,
         "direct_requests_by_kind": [{"GET blobs": 28, "HEAD manifests": 2}] * 3,
+        "warm_per_image": [[1 * MiB, 0.3], [11 * MiB, 0.4], [21 * MiB, 0.5]],
         "ratios": {
             "cold_over_direct": s(*(c / d for c, d in zip(cold, direct))),
             "warm_over_local": s(*(w / lo for w, lo in zip(warm, measured_local))),
@@ -116,6 +117,7 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "72 upstream requests where the direct pull made 30, and took 21.0 s longer, at 50 Mbit/s" in text
     assert "By kind, cold: GET blobs 28, HEAD blobs 28, GET manifests 14, other 2; direct: GET blobs 28" in text
     assert "the warm pull delivered 100 MiB in 3.10 s (32 MiB/s) and the plain local registry in 2.10 s" in text
+    assert "0.29 s per image whatever its size, then 100 MiB/s; 7 images × 0.29 s = 2.03 s of the 3.10 s" in text
     assert "`--scale 1` runs the real sizes" in text
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):

@@ -77,3 +77,11 @@ def test_image_set_subset_and_bad_arguments():
         imageset.image_set(0)
     with pytest.raises(ValueError):
         imageset.image_set(1, ("library/nope",))
+
+
+def test_line_fit_finds_intercept_and_slope():
+    from benchmarks.stats import line_fit
+
+    assert line_fit([(0, 1.0), (10, 2.0), (20, 3.0)]) == pytest.approx((1.0, 0.1))
+    with pytest.raises(ValueError):
+        line_fit([(1, 1.0), (1, 2.0)])
