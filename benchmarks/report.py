@@ -241,7 +241,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         "Pulls name images by digest, as the Cilium and ingress-nginx charts do: a warm cache then asks the upstream "
         f"nothing ({warm_requests(first)} upstream requests in a warm pull of {len(settings['images'])} images). By "
         f"tag (row 2b; MetalLB's chart names its images so) the cache asks the upstream for each tag "
-        f"({warm_requests(first, 'tag_upstream_requests')} requests: a HEAD of each tag), no blob; each request pays "
+        f"({warm_requests(first, 'tag_upstream_requests')} requests: a HEAD of each tag, and with these upstreams "
+        "the `/v2/` ping before it), no blob; each request pays "
         "the link's round trip"
         + (f" ({settings['delay_seconds'] * 1000:.0f} ms added here)" if settings["delay_seconds"] else "")
         + (f", {_sec(_s(first['tag_lookup_seconds']).median)} in all per warm pull" if "tag_lookup_seconds" in first

@@ -111,7 +111,7 @@ def test_markdown_tells_machine_settings_and_limits():
             in text)
     assert "registry 3.1.1 from KRC_THIRDPARTY_DIR=/x in the registry:3 layout; containerd v2.3.1" in text
     assert "asks the upstream nothing (0 upstream requests in a warm pull of 7 images)" in text
-    assert "for each tag (7 requests: a HEAD of each tag), no blob" in text and "(40 ms added here), 0.30 s" in text
+    assert "for each tag (7 requests: a HEAD of each tag, and with these upstreams the `/v2/` ping before it), no blob" in text and "(40 ms added here), 0.30 s" in text
     assert "streams each blob from upstream once" in text
     # Ratio 1 and ratio 3 explained by what was measured.
     assert "72 upstream requests where the direct pull made 30, and took 21.0 s longer, at 50 Mbit/s" in text
