@@ -170,6 +170,13 @@ def test_proxy_metrics_match_the_upstream_access_log(docker_client, built_images
         assert len(blobs) == len({e.reference for e in blobs}) > 0, host
 
 
+def _errors(status: dict[str, str], built_images) -> set[str]:
+    """Plugins in error. Debian's containerd 1.6 also reports its unconfigured devmapper snapshotter in error,
+    whatever the config; on 2.x (kind's build tags leave devmapper out) nothing may be."""
+    return {k for k, v in status.items()
+            if v == "error" and (built_images.containerd_v2 or ".snapshotter." not in k)}
+
+
 def test_node_config_dump_has_config_path_under_the_cri_images_plugin(docker_client, built_images, tmp_path):
     rec = stack.record(tmp_path / "certs.d")
     stack.create_network(docker_client, rec)
@@ -188,7 +195,7 @@ def test_node_config_dump_has_config_path_under_the_cri_images_plugin(docker_cli
         assert status["io.containerd.cri.v1.runtime"] == "ok"  # kind's cri-base.json is in the image
     else:
         assert node.config_path_plugin == CRI and status[CRI] == "ok"
-    assert "error" not in status.values(), {k: v for k, v in status.items() if v == "error"}
+    assert not _errors(status, built_images), _errors(status, built_images)
 
 
 def test_legacy_mirrors_patch_with_config_path_breaks_the_cri_plugin(docker_client, built_images, tmp_path):
@@ -212,7 +219,7 @@ def test_legacy_mirrors_patch_with_config_path_breaks_the_cri_plugin(docker_clie
     # The control: the legacy patch alone still loads (deprecated; containerd 2.4 removes it).
     alone = start_node(docker_client, built_images.node, stack.NETWORK, "itest-legacy-alone", None,
                        patches=[LEGACY_MIRRORS_PATCH], require_config_path=False)
-    assert "error" not in alone.plugin_status().values()
+    assert not _errors(alone.plugin_status(), built_images)
     assert mount["containerPath"] == "/etc/containerd/certs.d"
 
 
