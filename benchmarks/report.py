@@ -350,7 +350,7 @@ def speedup_bound(results: dict[str, Any]) -> str:
         f"{results['machine']['cpus']} cores shared by containerd, the registries and the other work on the machine; "
         f"the cold side is bound by the link ({_sec(times['cold'])} at {format_rate(first['rate_bits'])}). 10× at "
         f"{format_rate(first['rate_bits'])} needs a warm pull of {_sec(times['cold'] / 10)} here. Most of a warm "
-        "pull of these small images is a fixed cost per image (a ctr process, the resolve, the content commit)" + fit
+        "pull here is a fixed cost per image (a ctr process, the resolve, the content commit)" + fit
         + ", which does not grow with the layers while the cold side does"
         + (f": with the real sizes ({1 / settings['scale']:g}× the bytes) the ratio would be higher (an estimate; "
            "`--scale 1` measures it)." if settings["scale"] < 1 else ".")
