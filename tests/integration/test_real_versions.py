@@ -10,7 +10,8 @@ import shlex
 
 import pytest
 
-from components import goduration, registry
+from krc.config import goduration
+from krc.render import registry
 
 from . import observe, stack
 from .containers import ip_address
@@ -33,7 +34,7 @@ def _go_ok(text: str) -> bool:
 
 
 def ours_accepts(ttl: str) -> bool:
-    from components import settings
+    from krc import config as settings
 
     try:
         settings.parse(project="kind-registry-cache", stack="itest", home="/home/itest", cache={"ttl": ttl})
