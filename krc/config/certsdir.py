@@ -4,7 +4,7 @@ Kept hand-written (no validation library knows these rules): the path is judged 
 :func:`resolve` (the home folder, a folder above it, ``/``, top-level and system folders are refused, since
 ``destroy`` removes what the program wrote there), and :func:`ownership_problem` reads the file system
 only, to refuse an existing folder this stack did not create. The sh scripts that write and remove the
-folder stay in ``components/certsdir.py``.
+folder are :mod:`krc.render.certs`.
 """
 
 from __future__ import annotations
