@@ -1,0 +1,23 @@
+"""benchmarks/report_notes.py: the notes' checks on a (made-up) benchmark result."""
+from __future__ import annotations
+
+from benchmarks import report_notes
+from test_benchmark_report_markdown import results
+
+
+def test_shaping_check_warns_when_a_probe_beats_the_rate():
+    data = results()
+    assert "WARNING" not in report_notes.shaping_check(data)
+    data["links"][1]["probes"][0]["bits"] = 400_000_000
+    text = report_notes.shaping_check(data)
+    assert text.startswith("WARNING: 400 Mbit/s is faster than the configured 200 Mbit/s")
+
+
+def test_per_byte_estimate_divides_each_cold_run_by_its_upstream_bytes():
+    data = results()
+    for link in data["links"]:
+        link["cold_upstream_values"] = [2.0, 2.0, 2.0]
+    # 50 Mbit/s: 42/2/20 = 1.05, 44/2/21 = 1.048, 41/2/22 = 0.93 -> median 1.05
+    assert "a cold pull took 1.05× at 50 Mbit/s" in report_notes.per_byte_estimate(data)
+    data["links"][0]["cold_upstream_values"] = []
+    assert "50 Mbit/s" not in report_notes.per_byte_estimate(data)
