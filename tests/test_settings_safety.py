@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from krc import config as settings
 from krc.config import addons as addon_settings
-from krc.config import certsdir
 from krc.render import certs
 from krc.config import SettingsError
 from krc.render import addon_values, kindconfig, mirrors, registry

@@ -7,7 +7,7 @@ and 2.x read, never the legacy ``registry.mirrors`` table, which stops the CRI p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
