@@ -12,8 +12,6 @@ from . import ROOT, imageset, shaping
 #: 172.28.0.0/24) or the stack tests' 172.27.0.0/24.
 DEFAULT_ENGINE_DIR = "/tmp/krc-bench-engine"
 DEFAULT_SUBNET = "172.26.0.0/24"
-#: The real binaries beside a CI checkout (<ci>/p and <ci>/shared), as .ci/run uses them.
-DEFAULT_THIRDPARTY = ROOT.parent / "shared" / "thirdparty"
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"the private dockerd's folder (default {DEFAULT_ENGINE_DIR})")
     parser.add_argument("--subnet", default=os.environ.get("KRC_BENCH_SUBNET", DEFAULT_SUBNET),
                         help=f"subnet of the benchmark's docker network (default {DEFAULT_SUBNET})")
-    parser.add_argument("--thirdparty-dir", default=os.environ.get("KRC_THIRDPARTY_DIR") or (
-                            str(DEFAULT_THIRDPARTY) if DEFAULT_THIRDPARTY.is_dir() else ""),
-                        help="folder with the real registry v3 / containerd v2 binaries (as the integration tier's "
-                             f"KRC_THIRDPARTY_DIR; default {DEFAULT_THIRDPARTY} when it exists; '' for the fallback)")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else DEFAULT
     args.profile = Profile(

@@ -81,7 +81,7 @@ def machine_line(machine: dict[str, Any]) -> str:
 def registry_line(machine: dict[str, Any]) -> str:
     """Which registry and containerd ran, and from where (older results name only a version)."""
     def source(key: str) -> str:
-        return f" from {machine[key]}" if machine.get(key) else ""
+        return f" ({machine[key]})" if machine.get(key) else ""
     return (f"registry {machine['registry']}{source('registry_source')} in the registry:3 layout; containerd "
             f"{machine['containerd']}{source('containerd_source')} with kind v0.32.0's config")
 

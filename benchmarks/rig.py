@@ -41,8 +41,8 @@ class Bench(AccessLogs):
     def __init__(self, args: argparse.Namespace) -> None:
         # The integration tier reads KRC_TEST_SUBNET when it is imported: set it to the benchmark's own first.
         os.environ["KRC_TEST_SUBNET"] = args.subnet
-        # Where the registry and containerd binaries come from (tests/integration/images.py).
-        os.environ["KRC_THIRDPARTY_DIR"] = args.thirdparty_dir
+        # The registry and containerd are the integration tier's: built from their Go modules by
+        # tests/integration/setup.sh (tests/gotools.py), or its no-Go fallback (tests/integration/images.py).
         for path in (str(ROOT), str(ROOT / "tests")):
             if path not in sys.path:
                 sys.path.insert(0, path)

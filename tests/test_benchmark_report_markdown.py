@@ -56,8 +56,8 @@ def results(scale: float = 0.25, delay: float = 0.04) -> dict:
         "command": "python -m benchmarks.run ",
         "seconds": 300.0,
         "machine": {"cpus": 2, "cpu": "Test CPU", "memory_gib": 23.5, "kernel": "6.1.0", "os": "Debian 12",
-                    "docker": "20.10.24", "registry": "3.1.1", "registry_source": "KRC_THIRDPARTY_DIR=/x",
-                    "containerd": "v2.3.1", "containerd_source": "KRC_THIRDPARTY_DIR=/x",
+                    "docker": "20.10.24", "registry": "3.1.1", "registry_source": "built from x/cmd/registry@v3.1.1 with go1.26.8",
+                    "containerd": "v2.3.1", "containerd_source": "built from x/cmd/containerd@v2.3.1 with go1.26.8",
                     "python": "3.11.7", "pulumi": "3.272.0"},
         "settings": {"profile": "default", "scale": scale, "reps": 3, "amp_reps": 1, "rate_bits": 50_000_000,
                      "second_rate_bits": 200_000_000, "amp_rate_bits": 200_000_000, "delay_seconds": delay,
@@ -109,7 +109,7 @@ def test_markdown_tells_machine_settings_and_limits():
     assert "Shaping check" in text and "47.5 Mbit/s" in text
     assert ("| 200 Mbit/s | 6.10 s (6.00 s–6.50 s) | 12.5 s (12.0 s–13.0 s) | 3.10 s (3.00 s–3.20 s) | — | — | — |"
             in text)
-    assert "registry 3.1.1 from KRC_THIRDPARTY_DIR=/x in the registry:3 layout; containerd v2.3.1" in text
+    assert "registry 3.1.1 (built from x/cmd/registry@v3.1.1 with go1.26.8) in the registry:3 layout; containerd v2.3.1" in text
     assert "asks the upstream nothing (0 upstream requests in a warm pull of 7 images)" in text
     assert "for each tag (7 requests: a HEAD of each tag, and with these upstreams the `/v2/` ping before it), no blob" in text and "(40 ms added here), 0.30 s" in text
     assert "streams each blob from upstream once" in text

@@ -1,13 +1,14 @@
 """Fixtures of the integration tier: one private Docker engine per session, a clean engine per test."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import docker
 import pytest
 
 from .engine import Engine, EngineError, remove_everything, start_engine, stop_engine
-from .images import BuiltImages, ThirdPartyError, ensure_images
+from .images import BuiltImages, ImagesError, ensure_images
 
 #: The network every test's containers join (created per test, removed after it).
 TEST_NETWORK = "krc-test"
@@ -40,12 +41,15 @@ def docker_engine() -> Iterator[Engine]:
 def built_images(docker_engine: Engine) -> BuiltImages:
     """The registry:3 stand-in and the node image, built once (and kept across sessions by tag).
 
-    Fails (never skips) when KRC_THIRDPARTY_DIR is set and its binaries are missing or do not match SHA256SUMS.
+    Fails (never skips) when the real binaries the setup builds from their Go modules are missing or changed
+    since, or the upstream configs in ../shared/reference are missing; warns loudly on the no-Go fallback.
     """
     try:
         built = ensure_images(docker_engine.client)
-    except ThirdPartyError as error:
+    except ImagesError as error:
         pytest.fail(str(error), pytrace=False)
+    if built.fallback:
+        warnings.warn(built.summary, stacklevel=1)
     _built.append(built)
     return built
 

@@ -1,60 +1,67 @@
 """Images the integration tier builds offline with `docker import`: a registry:3 stand-in and a containerd "node".
 
-Where the binaries come from is one setting, ``KRC_THIRDPARTY_DIR`` (``.ci/run`` points it at ``../shared/thirdparty``):
-a folder with ``bin/{registry,containerd,ctr}.xz`` and ``SHA256SUMS`` (the real distribution v3.1.1 and
-containerd v2.3.1 release tags, static; see that folder's README). Every binary is checked against SHA256SUMS
-before use; a mismatch or a missing file fails the session. Without the setting the registry is the engine's own
-``registry:3`` image when it has one, else Debian's distribution 2.8 (``docker-registry``), and the node runs
-Debian's containerd 1.6. :func:`ensure_images` says which versions it used (:attr:`BuiltImages.summary`).
+The binaries are the real ones users run, built from their Go modules by the tests' setup (``tests/gotools.py``,
+pinned there: distribution v3.1.1, containerd v2.3.1) and re-checked against the sha256 recorded at build time.
+The configs they start with are the upstream projects' own, read at test time from ``../shared/reference``
+(``KRC_REFERENCE_DIR``): registry:3's ``/etc/distribution/config.yml`` and kind v0.32.0's base
+``/etc/containerd/config.toml``; none of them is copied into this repository.
+
+Only on a machine without Go (the setup says so loudly) the registry is the engine's own ``registry:3`` image when
+it has one, else Debian's distribution 2.8, and the node runs Debian's containerd 1.6; each run's summary line then
+starts with ``FALLBACK``. On a machine with Go, binaries that were not built fail the session: never a silent
+fallback. :func:`ensure_images` says which versions it used and where they came from (:attr:`BuiltImages.summary`).
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import lzma
 import os
 import re
 import subprocess
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
+import gotools
+
 __all__ = [
-    "BuiltImages", "NODE_IMAGE", "REGISTRY_IMAGE", "THIRDPARTY_ENV", "ThirdPartyError", "build_rootfs_tar",
-    "ensure_images", "ensure_node_image", "ensure_registry_image", "library_paths", "thirdparty_binaries",
+    "BuiltImages", "ImagesError", "NODE_IMAGE", "REGISTRY_IMAGE", "build_rootfs_tar", "ensure_images",
+    "ensure_node_image", "ensure_registry_image", "library_paths", "real_binaries", "reference_file",
 ]
 
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+ROOT = Path(__file__).resolve().parent.parent.parent
+IMAGES_DIR = ROOT / "tests" / "images"
 REGISTRY_IMAGE = "krc-test/registry"  # stands in for registry:3
 NODE_IMAGE = "krc-test/node"
-#: The image users run; used as it is when the engine has it and no third-party binaries are given.
+#: The image users run; used as it is on a machine without Go when the engine has it.
 OFFICIAL_REGISTRY = "registry:3"
 
-#: The one setting: a folder with the real binaries (bin/<name>.xz) and their SHA256SUMS.
-THIRDPARTY_ENV = "KRC_THIRDPARTY_DIR"
-THIRDPARTY_NAMES = ("registry", "containerd", "ctr")
+#: The programs the images need from tests/gotools.py.
+REAL_NAMES = ("registry", "containerd", "ctr")
 
 DEBIAN_REGISTRY = Path("/usr/bin/docker-registry")  # Debian docker-registry: distribution 2.8
 BUSYBOX = Path("/usr/bin/busybox")  # busybox-static
 DEBIAN_CONTAINERD = (Path("/usr/bin/containerd"), Path("/usr/bin/ctr"))  # Debian containerd 1.6
 
-#: registry:3's own config (distribution-library-image config-example.yml) and the 2.8 fallback's.
-REGISTRY_CONFIG_V3 = IMAGES_DIR / "registry" / "config-v3.yml"
+#: The upstream projects' own files, kept outside this repository (shared/reference beside the checkout).
+REFERENCE_ENV = "KRC_REFERENCE_DIR"
+DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference"
+#: registry:3's config (distribution-library-image config-example.yml) and kind v0.32.0's base containerd config.
+REGISTRY_CONFIG_V3 = Path("registry-3") / "config.yml"
+KIND_CONTAINERD_CONFIG = Path("kind-v0.32.0") / "containerd-config.toml"
+#: What this project wrote for the fallback: the same shapes for distribution 2.8 and containerd 1.6.
 REGISTRY_CONFIG_28 = IMAGES_DIR / "registry" / "config-2.8.yml"
-#: kind v0.32.0's base /etc/containerd/config.toml (containerd 2.x nodes) and the 1.6 fallback's.
-KIND_CONTAINERD_CONFIG = IMAGES_DIR / "node" / "kind-v0.32.0-config.toml"
 CONTAINERD_16_CONFIG = IMAGES_DIR / "node" / "containerd-1.6.toml"
 
 # Bump when the recipe below changes in a way the hashed inputs do not show.
 RECIPE_VERSION = "2"
 
 
-class ThirdPartyError(RuntimeError):
-    """KRC_THIRDPARTY_DIR is set but its binaries are missing or do not match SHA256SUMS."""
+class ImagesError(RuntimeError):
+    """The real binaries or the reference files are missing or do not match what was recorded."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,11 @@ class BuiltImages:
     #: ``registry --version`` / ``containerd --version`` run inside the images, e.g. "3.1.1", "v2.3.1"
     registry_version: str = ""
     containerd_version: str = ""
-    #: where each came from: "KRC_THIRDPARTY_DIR=<dir>", "the engine's registry:3 image", "Debian docker-registry", ...
+    #: where each came from: "built from github.com/...@v3.1.1 with go1.26.8", "the engine's registry:3 image", ...
     registry_source: str = ""
     containerd_source: str = ""
+    #: True when the Debian / engine fallback ran (a machine without Go)
+    fallback: bool = False
 
     @property
     def registry_v3(self) -> bool:
@@ -81,14 +90,17 @@ class BuiltImages:
     @property
     def cold_fetches(self) -> int:
         """Upstream GETs per blob on one cold pull: v3 tees one download to client and storage
-        (measured: ../shared/thirdparty/README.md); Debian's 2.8 downloads a cold blob twice."""
+        (measured: ../shared/reference/real-versions.md); Debian's 2.8 downloads a cold blob twice."""
         return 1 if self.registry_v3 else 2
 
     @property
     def summary(self) -> str:
         """The one line every run prints."""
-        return (f"integration tier: registry {self.registry_version} ({self.registry_source}), "
+        line = (f"integration tier: registry {self.registry_version} ({self.registry_source}), "
                 f"containerd {self.containerd_version} ({self.containerd_source})")
+        if self.fallback:
+            return f"FALLBACK (no Go on this machine: not the versions users run) {line}"
+        return line
 
 
 def library_paths(binary: Path) -> list[Path]:
@@ -103,65 +115,38 @@ def library_paths(binary: Path) -> list[Path]:
     return paths
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def reference_file(relative: Path) -> bytes:
+    """An upstream project's file from ``../shared/reference`` (``KRC_REFERENCE_DIR``).
 
-
-def thirdparty_binaries(directory: Path, cache: Path | None = None) -> dict[str, Path]:
-    """name -> a checked executable for each of registry, containerd and ctr from ``directory``.
-
-    ``bin/<name>.xz`` is decompressed once into ``cache`` (a folder per checksum) and the result is checked
-    against ``SHA256SUMS`` every time it is used.
-
-    :raises ThirdPartyError: a file is missing or a checksum does not match (never falls back silently).
+    :raises ImagesError: the file is not there (never replaced by a copy of our own).
     """
-    sums_path = directory / "SHA256SUMS"
-    if not sums_path.is_file():
-        raise ThirdPartyError(f"{THIRDPARTY_ENV}={directory}: no SHA256SUMS there (expected the shared/thirdparty "
-                              "folder with bin/registry.xz, bin/containerd.xz, bin/ctr.xz and SHA256SUMS)")
-    sums: dict[str, str] = {}
-    for line in sums_path.read_text().splitlines():
-        match = re.match(r"^([0-9a-f]{64})\s+\*?(\S+)$", line.strip())
-        if match:
-            sums[Path(match[2]).name] = match[1]
-    cache = cache or Path(tempfile.gettempdir()) / "krc-thirdparty"
-    result = {}
-    for name in THIRDPARTY_NAMES:
-        expected = sums.get(name)
-        if expected is None:
-            raise ThirdPartyError(f"{THIRDPARTY_ENV}={directory}: SHA256SUMS has no line for {name}")
-        packed = directory / "bin" / f"{name}.xz"
-        target = cache / expected[:16] / name
-        if not target.is_file():
-            if not packed.is_file():
-                raise ThirdPartyError(f"{THIRDPARTY_ENV}={directory}: {packed} is missing")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(f".{os.getpid()}.part")
-            try:
-                with lzma.open(packed) as source, partial.open("wb") as out:
-                    for chunk in iter(lambda: source.read(1 << 20), b""):
-                        out.write(chunk)
-            except lzma.LZMAError as error:
-                partial.unlink(missing_ok=True)
-                raise ThirdPartyError(f"{THIRDPARTY_ENV}={directory}: {packed} is not valid xz: {error}") from error
-            partial.chmod(0o755)
-            partial.rename(target)
-        actual = _sha256_file(target)
-        if actual != expected:
-            target.unlink(missing_ok=True)  # a bad copy is not kept for the next run
-            raise ThirdPartyError(f"{THIRDPARTY_ENV}={directory}: {packed} gives a {name} with sha256 {actual}, "
-                                  f"but SHA256SUMS says {expected}: refusing to use it")
-        result[name] = target
-    return result
+    value = os.environ.get(REFERENCE_ENV, "").strip()
+    directory = Path(value) if value else DEFAULT_REFERENCE
+    path = directory / relative
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ImagesError(f"{path}: {error.strerror}: the integration tier reads the upstream projects' own "
+                          f"configs from the shared reference folder beside the checkout ({REFERENCE_ENV} "
+                          "moves it)") from error
 
 
-def _thirdparty_dir() -> Path | None:
-    value = os.environ.get(THIRDPARTY_ENV, "").strip()
-    return Path(value).resolve() if value else None
+def real_binaries() -> dict[str, gotools.Built] | None:
+    """name -> the built registry, containerd and ctr; None on a machine without Go (the fallback).
+
+    :raises ImagesError: Go is here but they were not built (or changed since): run the setup.
+    """
+    try:
+        built = gotools.load(names=REAL_NAMES)
+    except gotools.GoToolsError as error:
+        raise ImagesError(str(error)) from error
+    if len(built) == len(REAL_NAMES):
+        return built
+    if gotools.find_go() is None:
+        return None
+    missing = ", ".join(name for name in REAL_NAMES if name not in built)
+    raise ImagesError(f"{missing} not built under {gotools.tools_dir()}: run tests/integration/setup.sh as root "
+                      "(it builds them from their Go modules); the Debian fallback is only for a machine without Go")
 
 
 def _add_dir(tar: tarfile.TarFile, path: str, mode: int = 0o755) -> None:
@@ -254,19 +239,21 @@ def _version_in(client: docker.DockerClient, image: str, binary: str) -> str:
     return versions[0]
 
 
-def ensure_registry_image(client: docker.DockerClient, binaries: dict[str, Path] | None = None) -> tuple[str, str]:
+def ensure_registry_image(client: docker.DockerClient, binaries: dict[str, gotools.Built] | None = None,
+                          ) -> tuple[str, str]:
     """The registry:3 stand-in (built once per content) and where its registry binary came from.
 
     Layout as in Docker Hub's registry:3 (distribution-library-image Dockerfile): /bin/registry,
     /etc/distribution/config.yml, /entrypoint.sh with its dispatch, ``OTEL_TRACES_EXPORTER=none``, volume
     /var/lib/registry, port 5000, ``CMD ["/etc/distribution/config.yml"]``; busybox gives /bin/sh and wget as
-    alpine's does. With ``binaries`` (KRC_THIRDPARTY_DIR) the registry is the real v3 binary with registry:3's own
-    config; without, the engine's ``registry:3`` image is used if present, else Debian's distribution 2.8
+    alpine's does. With ``binaries`` (tests/gotools.py) the registry is the real v3 binary with registry:3's own
+    config; without (no Go), the engine's ``registry:3`` image is used if present, else Debian's distribution 2.8
     with a config of the same shape.
     """
     entrypoint = (IMAGES_DIR / "registry" / "entrypoint.sh").read_bytes()
     if binaries:
-        binary, config, source = binaries["registry"], REGISTRY_CONFIG_V3.read_bytes(), f"{THIRDPARTY_ENV}"
+        built = binaries["registry"]
+        binary, config, source = built.path, reference_file(REGISTRY_CONFIG_V3), built.source
     else:
         try:
             client.images.get(OFFICIAL_REGISTRY)
@@ -304,7 +291,8 @@ def cri_base_spec(ctr: Path) -> bytes:
     return json.dumps(spec, indent=2).encode()
 
 
-def ensure_node_image(client: docker.DockerClient, binaries: dict[str, Path] | None = None) -> tuple[str, str]:
+def ensure_node_image(client: docker.DockerClient, binaries: dict[str, gotools.Built] | None = None,
+                      ) -> tuple[str, str]:
     """The "node" image (built once per content) and where its containerd came from.
 
     With ``binaries``: containerd v2 and ctr in /usr/local/bin as in kind's base image, kind v0.32.0's
@@ -313,10 +301,10 @@ def ensure_node_image(client: docker.DockerClient, binaries: dict[str, Path] | N
     image's config.toml, as kind does, before containerd starts.
     """
     if binaries:
-        exe = {"/usr/local/bin/containerd": binaries["containerd"], "/usr/local/bin/ctr": binaries["ctr"]}
-        config = KIND_CONTAINERD_CONFIG.read_bytes()
-        extra = {"/etc/containerd/cri-base.json": (cri_base_spec(binaries["ctr"]), 0o644)}
-        source = THIRDPARTY_ENV
+        exe = {"/usr/local/bin/containerd": binaries["containerd"].path, "/usr/local/bin/ctr": binaries["ctr"].path}
+        config = reference_file(KIND_CONTAINERD_CONFIG)
+        extra = {"/etc/containerd/cri-base.json": (cri_base_spec(binaries["ctr"].path), 0o644)}
+        source = binaries["containerd"].source
     else:
         exe = {str(b): b for b in DEBIAN_CONTAINERD}
         config = CONTAINERD_16_CONFIG.read_bytes()
@@ -339,16 +327,17 @@ def ensure_node_image(client: docker.DockerClient, binaries: dict[str, Path] | N
 
 
 def ensure_images(client: docker.DockerClient) -> BuiltImages:
-    """Both images, built only when their tag is missing, with the versions found inside them."""
-    directory = _thirdparty_dir()
-    binaries = thirdparty_binaries(directory) if directory else None
+    """Both images, built only when their tag is missing, with the versions found inside them.
+
+    :raises ImagesError: see :func:`real_binaries` and :func:`reference_file`.
+    """
+    binaries = real_binaries()
     registry, registry_source = ensure_registry_image(client, binaries)
     node, containerd_source = ensure_node_image(client, binaries)
-    if directory:
-        registry_source = containerd_source = f"{THIRDPARTY_ENV}={directory}"
     return BuiltImages(
         registry=registry, node=node,
         registry_version=_version_in(client, registry, "registry"),
         containerd_version=_version_in(client, node, "containerd"),
         registry_source=registry_source, containerd_source=containerd_source,
+        fallback=binaries is None,
     )

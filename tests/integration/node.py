@@ -35,7 +35,7 @@ BLOBS_DIR = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
 CRI = "io.containerd.grpc.v1.cri"
 #: containerd 2.x moved the image settings to this plugin; it migrates a ``version = 2`` file at start, so
 #: ``config dump`` (``version = 3``) shows ``config_path`` here (containerd v2.3.1
-#: internal/cri/config/config.go ``ImageConfig.Registry``; measured in ../shared/thirdparty/README.md).
+#: internal/cri/config/config.go ``ImageConfig.Registry``; measured in ../shared/reference/real-versions.md).
 CRI_IMAGES = "io.containerd.cri.v1.images"
 #: A small ``version = 2`` base config of kind's shape (tests of the merge use it; nodes use their image's).
 BASE_CONFIG = CONTAINERD_16_CONFIG.read_text()

@@ -1,6 +1,6 @@
-"""What the program relies on in registry v3 and containerd 2.x, on the binaries users run (KRC_THIRDPARTY_DIR:
-distribution v3.1.1, containerd v2.3.1): the proxy metrics `cachectl stats` reads, the TTL values v3 takes, and
-the CRI config a kind v0.32 node loads from the program's patches. Under Debian's 2.8 / 1.6 fallback each test
+"""What the program relies on in registry v3 and containerd 2.x, on the binaries users run (distribution v3.1.1,
+containerd v2.3.1, built from their Go modules by tests/gotools.py): the proxy metrics `cachectl stats` reads, the
+TTL values v3 takes, and the CRI config a kind v0.32 node loads from the program's patches. Under Debian's 2.8 / 1.6 fallback each test
 checks what that version does instead, so the fallback stays honest about where it differs."""
 from __future__ import annotations
 
