@@ -119,6 +119,11 @@ def _daemon_args(root: Path) -> list[str]:
         # leaves the machine. (dockerd drops a loopback --dns and falls back to public resolvers.)
         f"--dns={TEST_DNS}",
     ]
+    pool = os.environ.get("KRC_DOCKERD_ADDRESS_POOL")
+    if pool:
+        # Networks created without a subnet take theirs from here: engines of sessions running at the same time
+        # on one machine must not hand out the same subnet (the host would route one engine's traffic to the other).
+        args.append(f"--default-address-pool=base={pool},size=24")
     driver = os.environ.get("KRC_DOCKERD_STORAGE_DRIVER")
     if driver:  # otherwise dockerd picks (overlay2 here, vfs where overlay is unavailable)
         args.append(f"--storage-driver={driver}")
