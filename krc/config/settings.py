@@ -23,7 +23,7 @@ from .cache import CacheConfig, CacheSettings
 from .cluster import ClusterConfig, ClusterSettings
 from .credentials import CREDENTIAL_SCHEMA, SECURE_SCHEMA, CredentialConfig
 from .docker import DockerConfig, DockerSettings
-from .errors import SettingsError, as_mapping, problem, problems_from
+from .errors import NAMESPACE, SettingsError, as_mapping, problem, problems_from
 from .network import NetworkConfig, NetworkSettings
 from .warmup import WarmupConfig, WarmupSettings
 
@@ -121,6 +121,8 @@ def parse(
     if cache_settings is not None and logins is not None:
         cache_settings, found = credentials_module.check(logins, cache_settings)
         problems += found
+    if cluster_settings is not None and cache_settings is not None:
+        problems += _name_collisions(cluster_settings, cache_settings)
     certs, certs_default = _certs_dir(certs_dir, home, project, stack, problems)
     if problems:
         raise SettingsError(problems)
@@ -137,6 +139,23 @@ def parse(
         certs_dir_is_default=certs_default,
         state_dir=str(PurePosixPath(home) / f".{project}" / stack),
     )
+
+
+def _name_collisions(cluster: ClusterSettings, cache: CacheSettings) -> list[str]:
+    """A cache container named like one of kind's own containers (``<cluster>-control-plane``, workers, the load
+    balancer): kind's create, or the cache's, would fail on the taken name."""
+    kind_names = set(cluster.container_names())
+    clashes = sorted(c for c in (cache.container_name(m) for m in cache.local_mirrors) if c in kind_names)
+    if not clashes:
+        return []
+    return [
+        problem(
+            "cache.namePrefix",
+            f"gives the cache container {clashes[0]!r}, a name kind gives a node of cluster "
+            f"{cluster.name!r}; set another prefix, e.g. `pulumi config set --path "
+            f"{NAMESPACE}:cache.namePrefix kcr-{cluster.name}`",
+        )
+    ]
 
 
 def _credentials(raw: Any, problems: list[str]) -> Mapping[str, CredentialConfig] | None:

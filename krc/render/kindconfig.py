@@ -30,12 +30,7 @@ class KindOptions:
 
 def node_names(cluster: ClusterSettings) -> list[str]:
     """The container names kind gives the nodes, in creation order."""
-    names = []
-    for index in range(cluster.control_planes):
-        names.append(f"{cluster.name}-control-plane{'' if index == 0 else index + 1}")
-    for index in range(cluster.workers):
-        names.append(f"{cluster.name}-worker{'' if index == 0 else index + 1}")
-    return names
+    return cluster.node_names()
 
 
 def api_server_endpoint(cluster: ClusterSettings) -> str:
