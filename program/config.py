@@ -82,7 +82,7 @@ def load() -> StackConfig:
     if settings is not None:
         # Reads the file system only: an existing folder must be this stack's (certsdir's ownership rules).
         problem = certsdir.ownership_problem(
-            settings.certs_dir, settings.owner, legacy_ok=settings.certs_dir_is_default
+            settings.certs_dir, settings.owner, legacy_ok=settings.certs_dir_is_default, home=str(Path.home())
         )
         if problem:
             problems.append(f"{NAMESPACE}:certsDir: {problem}")

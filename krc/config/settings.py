@@ -68,6 +68,11 @@ class Settings:
     state_dir: str = ""
 
     @property
+    def cluster_record(self) -> str:
+        """The file the cluster's create script writes: its generation and node container ids."""
+        return f"{self.state_dir}/kind-{self.cluster.name}.generation"
+
+    @property
     def owner(self) -> str:
         """``<project>/<stack>``: what this stack's resources and host files are labelled with."""
         return f"{self.project}/{self.stack}"
@@ -124,6 +129,14 @@ def parse(
     if cluster_settings is not None and cache_settings is not None:
         problems += _name_collisions(cluster_settings, cache_settings)
     certs, certs_default = _certs_dir(certs_dir, home, project, stack, problems)
+    state_dir = str(PurePosixPath(home) / f".{project}" / stack)
+    if certs and cluster_settings is not None:
+        # The folder's removal must never take the program's own files with it (a late failure otherwise:
+        # the create script's record written into, or as, the mounted folder).
+        record = f"{state_dir}/kind-{cluster_settings.name}.generation"
+        why = certsdir.program_paths_problem(certs, record=record, own_folders=(state_dir, *certsdir.program_folders(home)))
+        if why:
+            problems.append(problem("certsDir", why))
     if problems:
         raise SettingsError(problems)
     assert cluster_settings and network_config and cache_settings and docker_config and warmup_config
@@ -137,7 +150,7 @@ def parse(
         certs_dir=certs,
         warmup=warmup_config.settings(),
         certs_dir_is_default=certs_default,
-        state_dir=str(PurePosixPath(home) / f".{project}" / stack),
+        state_dir=state_dir,
     )
 
 
