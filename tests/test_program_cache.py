@@ -13,7 +13,7 @@ import yaml
 from krc import config as settings_module
 from krc import versions
 from krc.render.warmup import Plan
-from harness import ROOT, Recording, Registered, run_program, written_certs
+from harness import HEALTHY_PREFLIGHT, ROOT, Recording, Registered, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -53,7 +53,15 @@ def ci_on_dev() -> Recording:
             "addons": {"metallb": {"range": "172.30.254.200-172.30.254.250"}},
         },
         use_stack_file=False,
+        preflight=DEV_CACHES_UP,
     )
+
+
+#: The dev stack is up on the engine: its six caches exist (cache.useStack needs them).
+DEV_CACHES_UP = HEALTHY_PREFLIGHT + "".join(
+    f"\ncontainer=id-{slug}|kcr-dev-{slug}|kind-registry-cache/dev|"
+    for slug in ("docker-io", "quay-io", "ghcr-io", "registry-k8s-io", "gcr-io", "k8s-gcr-io")
+)
 
 
 def names(rec: Recording, type_: str) -> set[str]:

@@ -26,6 +26,18 @@ class DockerNetwork:
 
 
 @dataclass(frozen=True)
+class Container:
+    """One container on the engine, by name, with the labels that say whose it is."""
+
+    id: str
+    name: str
+    #: ``kind-registry-cache.stack``: ``<project>/<stack>`` of the stack whose cache it is ("" for none).
+    stack: str = ""
+    #: ``io.x-k8s.kind.cluster``: the kind cluster it is a node of ("" for none).
+    cluster: str = ""
+
+
+@dataclass(frozen=True)
 class Report:
     """What :data:`SCRIPT` printed, parsed."""
 
@@ -48,6 +60,10 @@ class Report:
     cluster_record: str = ""
     #: Whether the certs folder exists: "present", "missing", or "" when not asked.
     certs: str = ""
+    #: Every container on the engine (all states), by name.
+    containers: dict[str, Container] = field(default_factory=dict)
+    #: Every volume on the engine: name -> its ``kind-registry-cache.stack`` label ("" for none).
+    volumes: dict[str, str] = field(default_factory=dict)
 
 
 def parse(stdout: str) -> Report:
@@ -56,6 +72,8 @@ def parse(stdout: str) -> Report:
     networks: list[DockerNetwork] = []
     caches: dict[str, str] = {}
     nodes: dict[str, str] = {}
+    containers: dict[str, Container] = {}
+    volumes: dict[str, str] = {}
     for line in stdout.splitlines():
         key, sep, value = line.partition("=")
         if not sep:
@@ -68,6 +86,15 @@ def parse(stdout: str) -> Report:
             name, _, generation = value.strip().partition(" ")
             if name:
                 caches[name] = generation.strip()
+        elif key == "container":
+            parts = value.strip().split("|")
+            if len(parts) == 4 and parts[1]:
+                for name in parts[1].split(","):  # legacy links add more names
+                    containers[name] = Container(parts[0], name, parts[2], parts[3])
+        elif key == "volume":
+            name, _, stack = value.strip().partition("|")
+            if name:
+                volumes[name] = stack
         elif key == "node":
             node_id, _, name = value.strip().partition(" ")
             if node_id and name:
@@ -87,6 +114,8 @@ def parse(stdout: str) -> Report:
         nodes=nodes,
         cluster_record=values.get("cluster_record", ""),
         certs=values.get("certs", ""),
+        containers=containers,
+        volumes=volumes,
     )
 
 

@@ -13,6 +13,11 @@ from krc.render import mirrors
 
 API_VERSION = "kind.x-k8s.io/v1alpha4"
 
+#: Docker label kind puts on every node container, valued with the cluster name
+#: (kind v0.32.0 pkg/cluster/internal/providers/docker/constants.go: clusterLabelKey; `kind get nodes` filters on it,
+#: and `kind delete cluster` removes every container that carries it).
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+
 
 @dataclass(frozen=True)
 class KindOptions:
