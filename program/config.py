@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import pulumi
 from krc import config as settings_module
 from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
 from krc.config import addons as addon_settings
+from krc.config import raw as raw_values
 from krc.config.addons import AddonSettings
 from krc.preflight import kindrelease
 
@@ -34,19 +34,23 @@ class StackConfig:
     kind_download_base: str | None = None
 
 
-def _raw(key: str) -> Any:
+def _raw(key: str, problems: list[str] | None = None) -> Any:
     """A config value as stored, secret or not, without logging it or warning about it.
 
     ``Config.get_secret_object`` would wrap the value in an Output, but validation must run
     synchronously, before any resource is registered; the value never leaves this module unwrapped.
+    A value nested too deep or holding a number Pulumi cannot carry (:mod:`krc.config.raw`) is reported into
+    ``problems`` and read as not set, so it reaches neither validation nor any resource.
     """
     text = pulumi.runtime.get_config(f"{NAMESPACE}:{key}")
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    value, found = raw_values.loads(text)
+    if found:
+        if problems is not None:
+            problems.extend(f"{NAMESPACE}:{key}{'.' + path if path else ''}: {why}" for path, why in found)
+        return None
+    return value
 
 
 def _unknown_keys() -> list[str]:
@@ -61,21 +65,21 @@ def _unknown_keys() -> list[str]:
 
 def load() -> StackConfig:
     """Read and validate the stack's config; raise ``pulumi.RunError`` (no traceback) when it is invalid."""
-    raw_credentials = _raw("credentials")
     problems: list[str] = _unknown_keys()
+    raw_credentials = _raw("credentials", problems)
     settings: Settings | None = None
     try:
         settings = settings_module.parse(
             project=pulumi.get_project(),
             stack=pulumi.get_stack(),
             home=str(Path.home()),
-            cluster=_raw("cluster"),
-            network=_raw("network"),
-            cache=_raw("cache"),
+            cluster=_raw("cluster", problems),
+            network=_raw("network", problems),
+            cache=_raw("cache", problems),
             credentials=raw_credentials,
-            docker=_raw("docker"),
-            certs_dir=_raw("certsDir"),
-            warmup=_raw("warmup"),
+            docker=_raw("docker", problems),
+            certs_dir=_raw("certsDir", problems),
+            warmup=_raw("warmup", problems),
         )
     except SettingsError as error:
         problems.extend(error.problems)
@@ -89,7 +93,7 @@ def load() -> StackConfig:
     # Parsed even when the rest is invalid, so one run reports every problem; MetalLB's range is
     # checked against the subnet only when the network settings are valid.
     try:
-        addons = addon_settings.parse(_raw("addons"), subnet=settings.network.subnet if settings else None)
+        addons = addon_settings.parse(_raw("addons", problems), subnet=settings.network.subnet if settings else None)
     except SettingsError as error:
         problems.extend(error.problems)
     if problems:

@@ -72,6 +72,8 @@ def show_key(key: Any) -> str:
     return text if plain else ascii(text)
 
 
+#: Longer strings are cut in messages (a pasted file would bury the message).
+_MAX_SHOWN_CHARACTERS = 200
 #: Longer numbers are described by their size: Python refuses to print an integer of over 4300 digits.
 _MAX_SHOWN_DIGITS = 40
 
@@ -80,7 +82,10 @@ def show(value: Any) -> str:
     """A value inside a message: strings quoted with any URL userinfo removed and non-ASCII characters escaped
     (``'d\\u043ecker.io'``), objects and lists by type, huge numbers by their size."""
     if isinstance(value, str):
-        return ascii(checks.redact(value))
+        text = checks.redact(value)
+        if len(text) > _MAX_SHOWN_CHARACTERS:
+            return f"{ascii(text[:_MAX_SHOWN_CHARACTERS])}... ({len(text)} characters)"
+        return ascii(text)
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3.33 * _MAX_SHOWN_DIGITS:
         return f"a {value.bit_length()}-bit integer"
     return ascii(value) if not isinstance(value, (dict, list)) else type(value).__name__
