@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Discriminator, Tag, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Tag, WithJsonSchema, model_validator
 
 from krc import versions
 
 from . import checks, goduration
 from .base import ConfigModel
 from .errors import NAMESPACE, fail, problem, show, show_key
-from .fields import Integer, Text, text_check
+from .fields import short_repository, Integer, Text, text_check
 
 #: Upstream host -> remote URL of its pull-through cache. k8s.gcr.io is frozen since April 2023
 #: and redirects to registry.k8s.io, so its cache is filled from registry.k8s.io directly.
@@ -266,7 +266,7 @@ def _ttl(value: Any) -> str:
 class CacheConfig(ConfigModel):
     """The pull-through caches."""
 
-    image: Text(IMAGE_REF, "an image reference such as 'registry:3'", schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]") = versions.REGISTRY_IMAGE
+    image: Annotated[Text(IMAGE_REF, "an image reference such as 'registry:3'", schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]"), AfterValidator(short_repository)] = versions.REGISTRY_IMAGE
     """The registry image of every local cache."""
     ttl: Annotated[str, BeforeValidator(_ttl), WithJsonSchema({"type": "string", "pattern": f"^(?:{GO_DURATION.pattern})$"})] = DEFAULT_TTL
     """How long a cached blob lives, as a Go duration; "0" never expires."""

@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from krc import versions
 
 from . import checks
 from .base import ConfigModel
 from .errors import NAMESPACE, fail, problem, show
-from .fields import Integer, Text
+from .fields import short_repository, Integer, Text
 
 DEFAULT_PORT_MAPPINGS: tuple[dict[str, Any], ...] = (
     {"containerPort": 80, "hostPort": 80, "listenAddress": "127.0.0.1", "protocol": "TCP"},
@@ -123,7 +123,7 @@ class ClusterConfig(ConfigModel):
     """Control-plane nodes."""
     workers: Integer(0, 64) = 0
     """Worker nodes."""
-    node_image: Text(IMAGE_REF, "a kindest/node image reference such as " + repr(versions.NODE_IMAGE.split("@")[0]), schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]") = versions.NODE_IMAGE
+    node_image: Annotated[Text(IMAGE_REF, "a kindest/node image reference such as " + repr(versions.NODE_IMAGE.split("@")[0]), schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]"), AfterValidator(short_repository)] = versions.NODE_IMAGE
     """The kindest/node image (default: the pinned kind release's, by digest)."""
     port_mappings: list[PortMappingConfig] = Field(default_factory=lambda: [PortMappingConfig.model_validate(m) for m in DEFAULT_PORT_MAPPINGS])
     """Host ports of the first control-plane node (default: 80 and 443 on 127.0.0.1)."""
