@@ -10,9 +10,11 @@ from components.kind_cluster import KindCluster, KindClusterArgs
 from components.kind_network import KindNetwork, KindNetworkArgs
 from components.registry_caches import RegistryCaches, RegistryCachesArgs
 from krc.render import addon_values, mirrors, warmup
-from program import config, prerequisites
+from program import config, prerequisites, secrets
 
 stack_config = config.load()
+# Values set with --secret stay secrets in every resource and output (before the first resource is created).
+secrets.protect(stack_config.secrets)
 settings = stack_config.settings
 addons = stack_config.addons
 owner = settings.owner
@@ -101,3 +103,5 @@ pulumi.export("ingressUrl", cluster_addons.ingress_url)
 pulumi.export("chartVersions", cluster_addons.chart_versions)
 pulumi.export("gatewayUrl", cluster_addons.gateway_url)
 pulumi.export("gatewayClass", cluster_addons.gateway_class)
+# Last: stack outputs holding a value set with --secret are stored as secrets.
+secrets.protect_outputs(stack_config.secrets)

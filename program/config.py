@@ -13,6 +13,7 @@ from krc import config as settings_module
 from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
 from krc.config import addons as addon_settings
 from krc.config import raw as raw_values
+from krc.config import secrecy
 from krc.config.addons import AddonSettings
 from krc.preflight import kindrelease
 
@@ -32,6 +33,9 @@ class StackConfig:
     home: str = ""
     #: Tests only: where the pinned kind is downloaded from instead of kind's releases (``KRC_KIND_DOWNLOAD_BASE``).
     kind_download_base: str | None = None
+    #: The values of config keys set with ``--secret`` (other than credentials), which must stay secret
+    #: wherever they flow (program/secrets.py).
+    secrets: secrecy.Taint = field(default_factory=secrecy.Taint)
 
 
 def _raw(key: str, problems: list[str] | None = None) -> Any:
@@ -66,21 +70,11 @@ def _unknown_keys() -> list[str]:
 def load() -> StackConfig:
     """Read and validate the stack's config; raise ``pulumi.RunError`` (no traceback) when it is invalid."""
     problems: list[str] = _unknown_keys()
-    raw_credentials = _raw("credentials", problems)
+    raw = {key: _raw(key, problems) for key in TOP_KEYS}
+    raw_credentials = raw["credentials"]
     settings: Settings | None = None
     try:
-        settings = settings_module.parse(
-            project=pulumi.get_project(),
-            stack=pulumi.get_stack(),
-            home=str(Path.home()),
-            cluster=_raw("cluster", problems),
-            network=_raw("network", problems),
-            cache=_raw("cache", problems),
-            credentials=raw_credentials,
-            docker=_raw("docker", problems),
-            certs_dir=_raw("certsDir", problems),
-            warmup=_raw("warmup", problems),
-        )
+        settings = _parse_settings(raw)
     except SettingsError as error:
         problems.extend(error.problems)
     if settings is not None:
@@ -93,7 +87,7 @@ def load() -> StackConfig:
     # Parsed even when the rest is invalid, so one run reports every problem; MetalLB's range is
     # checked against the subnet only when the network settings are valid.
     try:
-        addons = addon_settings.parse(_raw("addons", problems), subnet=settings.network.subnet if settings else None)
+        addons = addon_settings.parse(raw["addons"], subnet=settings.network.subnet if settings else None)
     except SettingsError as error:
         problems.extend(error.problems)
     if problems:
@@ -119,4 +113,32 @@ def load() -> StackConfig:
         addons=addons,
         home=str(Path.home()),
         kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
+        secrets=secrecy.taint(raw, secret_keys(), _parse_everything),
     )
+
+
+def secret_keys() -> list[str]:
+    """The top-level keys stored with ``--secret`` (any value inside them), credentials aside: those are handed
+    over as secrets one by one above."""
+    return [k for k in TOP_KEYS if k != "credentials" and pulumi.runtime.is_config_secret(f"{NAMESPACE}:{k}")]
+
+
+def _parse_settings(raw: dict[str, Any]) -> Settings:
+    return settings_module.parse(
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        home=str(Path.home()),
+        cluster=raw.get("cluster"),
+        network=raw.get("network"),
+        cache=raw.get("cache"),
+        credentials=raw.get("credentials"),
+        docker=raw.get("docker"),
+        certs_dir=raw.get("certsDir"),
+        warmup=raw.get("warmup"),
+    )
+
+
+def _parse_everything(raw: Any) -> list[Any]:
+    """Settings and add-ons of ``raw`` (pure: no file system), for the values a secret key derives."""
+    settings = _parse_settings(dict(raw))
+    return [settings, addon_settings.parse(raw.get("addons"), subnet=settings.network.subnet)]
