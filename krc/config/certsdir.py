@@ -53,6 +53,12 @@ LONGEST_ENTRY = 253 + len("/hosts.toml.tmp")
 _FIX = "set it to a folder of its own that does not exist yet, such as '~/.kind-registry-cache/<stack>/certs.d'"
 
 
+def _shown(path: object) -> str:
+    """A path inside a message: a URL-like part's userinfo removed (``//me:pw@host/x``), escaped if not plain."""
+    text = checks.redact(str(path))
+    return text if text.isascii() and text.isprintable() else checks.quoted(text) + checks.non_ascii_names(text)
+
+
 def _normal(text: str) -> str:
     """``text`` with runs of '/' made one: ``//etc`` is ``/etc`` on Linux and macOS, and so judged."""
     return re.sub(r"/+", "/", text)
@@ -97,14 +103,14 @@ def judge(path: PurePosixPath, home: PurePosixPath) -> str | None:
     """
     folded, home_folded = PurePosixPath(str(path).casefold()), PurePosixPath(str(home).casefold())
     if folded == home_folded or home_folded.is_relative_to(folded):
-        return f"is the home folder or a folder above it ({path}); the program deletes what it writes there on destroy: {_FIX}"
+        return f"is the home folder or a folder above it ({_shown(path)}); the program deletes what it writes there on destroy: {_FIX}"
     if folded.is_relative_to(home_folded):
         return None  # inside the user's own home, wherever that is (/var/home/<user> on Fedora Silverblue)
     if len(path.parts) <= 2:
-        return f"is the top-level folder {path}; {_FIX}"
+        return f"is the top-level folder {_shown(path)}; {_FIX}"
     for system in SYSTEM_FOLDERS:
         if folded.is_relative_to(system.casefold()):
-            return f"is inside the system folder {system} ({path}); {_FIX}"
+            return f"is inside the system folder {system} ({_shown(path)}); {_FIX}"
     return None
 
 
@@ -128,7 +134,7 @@ def program_paths_problem(path: str, *, record: str, own_folders: tuple[str, ...
         own_path = PurePosixPath(own)
         if own_path == target or own_path.is_relative_to(target):
             what = "the cluster's record" if own == record else "the program's own folder"
-            return f"{path} is or holds {what} {own}; {_FIX}"
+            return f"{_shown(path)} is or holds {what} {_shown(own)}; {_FIX}"
     return None
 
 
@@ -149,12 +155,12 @@ def ownership_problem(path: str, owner: str, *, legacy_ok: bool = False, home: s
     """
     fix = "set kind-registry-cache:certsDir to a folder that does not exist yet (the program creates it)"
     if os.path.islink(path):
-        return f"{path} is a symbolic link; the program never writes or deletes through one: {fix}"
+        return f"{_shown(path)} is a symbolic link; the program never writes or deletes through one: {fix}"
     real = os.path.realpath(path)
     if real != _normal(path):
         why = judge(PurePosixPath(real), PurePosixPath(_normal(os.path.realpath(home or os.path.expanduser("~")))))
         if why:
-            return f"{path} resolves through a symbolic link to {real}, which {why}"
+            return f"{_shown(path)} resolves through a symbolic link to {_shown(real)}, which {why}"
     uid = os.geteuid()
     why = unsafe_folders(real, uid)
     if why:
@@ -162,24 +168,24 @@ def ownership_problem(path: str, owner: str, *, legacy_ok: bool = False, home: s
     if not os.path.lexists(path):
         return None
     if not os.path.isdir(path):
-        return f"{path} exists and is not a folder: {fix}"
+        return f"{_shown(path)} exists and is not a folder: {fix}"
     info = os.lstat(real)
     if info.st_uid != uid:
-        return f"{path} is owned by user id {info.st_uid}, not by you (user id {uid}): {fix}"
+        return f"{_shown(path)} is owned by user id {info.st_uid}, not by you (user id {uid}): {fix}"
     if _others_can_write(info, uid):
-        return f"{path} is writable by other users (mode {stat.filemode(info.st_mode)}): {fix}"
+        return f"{_shown(path)} is writable by other users (mode {stat.filemode(info.st_mode)}): {fix}"
     for entry in os.scandir(real):
         found = entry.stat(follow_symlinks=False)
         if found.st_uid not in (uid, 0) or (entry.is_dir(follow_symlinks=False) and _others_can_write(found, uid)):
-            return f"{path} holds {entry.name}, which another user owns or can write: {fix}"
+            return f"{_shown(path)} holds {entry.name}, which another user owns or can write: {fix}"
     found_owner = _read_owner(os.path.join(path, OWNER_FILE))
     if found_owner == owner_line(owner):
         return None
     if found_owner is None and legacy_ok and _regular_file(os.path.join(path, LEGACY_MARKER)):
         return None
     if found_owner is None:
-        return f"{path} already exists and was not created by this stack (it has no {OWNER_FILE} file): {fix}"
-    return f"{path} belongs to another stack ({found_owner.removeprefix('owner=')}): {fix}"
+        return f"{_shown(path)} already exists and was not created by this stack (it has no {OWNER_FILE} file): {fix}"
+    return f"{_shown(path)} belongs to another stack ({found_owner.removeprefix('owner=')}): {fix}"
 
 
 def unsafe_folders(path: str, uid: int) -> str | None:
@@ -192,9 +198,9 @@ def unsafe_folders(path: str, uid: int) -> str | None:
             info = None
         if info is not None:
             if info.st_uid not in (0, uid):
-                return f"{current}, above the certs folder, is owned by user id {info.st_uid} (neither root nor you)"
+                return f"{_shown(current)}, above the certs folder, is owned by user id {info.st_uid} (neither root nor you)"
             if not info.st_mode & stat.S_ISVTX and _others_can_write(info, uid):
-                return f"{current}, above the certs folder, is writable by other users (mode {stat.filemode(info.st_mode)})"
+                return f"{_shown(current)}, above the certs folder, is writable by other users (mode {stat.filemode(info.st_mode)})"
         if current == "/":
             return None
         current = os.path.dirname(current)

@@ -78,6 +78,8 @@ class Url:
 #: ``@`` that starts an image digest (``nginx@sha256:<hex>``), not the end of a URL's userinfo.
 _DIGEST_AT = re.compile(r"@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 
+#: A URL's scheme and its "//" at the very start (a "://" later on may be inside a password).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 #: What replaces the user name and password of anything that looks like a URL.
 REDACTED = "<credentials removed>"
 
@@ -85,8 +87,8 @@ REDACTED = "<credentials removed>"
 def redact(value: str) -> str:
     """``value`` with the userinfo of anything URL-like replaced, so a message can show where it points.
 
-    One value is one URL as far as redaction goes: everything from after its first ``://`` (or from its
-    start when it has none: ``me:pw@host``, ``https:/me:pw@host``) up to its *last* ``@`` goes, so a
+    One value is one URL as far as redaction goes: everything from after its scheme's ``://`` (or from its
+    start when it does not start with one: ``me:pw@host``, ``https:/me:pw@host``) up to its *last* ``@`` goes, so a
     password holding ``/``, ``?``, ``#``, ``@`` or a space is never cut short — a URL parser would end the
     userinfo at the first of them and show the rest. An ``@`` that starts an image digest
     (``nginx@sha256:...``) is not userinfo. Over-redacting a value that only looks like a URL is accepted.
@@ -95,8 +97,8 @@ def redact(value: str) -> str:
     at = max((i for i, char in enumerate(value) if char == "@" and i not in digests), default=-1)
     if at < 0:
         return value
-    scheme_end = value.find("://")
-    start = scheme_end + 3 if 0 <= scheme_end < at else 0
+    scheme = _SCHEME.match(value)
+    start = scheme.end() if scheme is not None and scheme.end() <= at else 0
     return value[:start] + REDACTED + value[at:]
 
 
@@ -113,14 +115,27 @@ def escape_non_ascii(text: str) -> str:
     """
     if text.isascii():
         return text
+    return "".join(_escape(char) for char in text) + non_ascii_names(text)
+
+
+def quoted(text: str) -> str:
+    """``text`` quoted as Python would (``repr``), with every non-ASCII character as ``\\uXXXX``."""
+    return "".join(_escape(char) for char in repr(text))
+
+
+def non_ascii_names(text: str) -> str:
+    """`` (\\u043e is CYRILLIC SMALL LETTER O)`` for the first few non-ASCII characters of ``text``, or ``""``."""
     found = list(dict.fromkeys(char for char in text if not char.isascii()))
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    if not found:
+        return ""
     names = ", ".join(f"{_escape(char)} is {unicodedata.name(char, 'an unnamed character')}" for char in found[:3])
-    return f"{escaped} ({names}{', ...' if len(found) > 3 else ''})"
+    return f" ({names}{', ...' if len(found) > 3 else ''})"
 
 
 def _escape(char: str) -> str:
-    return char.encode("ascii", "backslashreplace").decode("ascii")
+    if char.isascii():
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
 
 
 def parse_url(value: Any, schemes: tuple[str, ...], *, userinfo: str = "forbidden") -> tuple[Url | None, str | None]:

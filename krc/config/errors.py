@@ -38,7 +38,9 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         # A lookalike character anywhere in a message (a key, a value, a name found on the machine) is shown
         # as what it is: escaped and named (checks.escape_non_ascii).
-        problems = [checks.escape_non_ascii(p) for p in problems]
+        # And no word of a message shows a URL's userinfo, whoever wrote it (checks.redact_text): a safety net
+        # under show()/show_key(), which redact each value whole.
+        problems = [checks.escape_non_ascii(checks.redact_text(p)) for p in problems]
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
@@ -69,7 +71,7 @@ def show_key(key: Any) -> str:
     Cyrillic ``о``) and backslash character escaped unless it is plain ASCII; ordinary spellings readable."""
     text = checks.redact(str(key))
     plain = text.isascii() and text.isprintable() and "\\" not in text and checks.control_character(text) is None
-    return text if plain else ascii(text)
+    return text if plain else checks.quoted(text) + checks.non_ascii_names(text)
 
 
 #: Longer strings are cut in messages (a pasted file would bury the message).
@@ -84,8 +86,8 @@ def show(value: Any) -> str:
     if isinstance(value, str):
         text = checks.redact(value)
         if len(text) > _MAX_SHOWN_CHARACTERS:
-            return f"{ascii(text[:_MAX_SHOWN_CHARACTERS])}... ({len(text)} characters)"
-        return ascii(text)
+            return f"{checks.quoted(text[:_MAX_SHOWN_CHARACTERS])}... ({len(text)} characters){checks.non_ascii_names(text)}"
+        return checks.quoted(text) + checks.non_ascii_names(text)
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3.33 * _MAX_SHOWN_DIGITS:
         return f"a {value.bit_length()}-bit integer"
     return ascii(value) if not isinstance(value, (dict, list)) else type(value).__name__
