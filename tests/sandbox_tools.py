@@ -24,8 +24,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 KIND_LABEL = "io.x-k8s.kind.cluster"
 
 
@@ -126,6 +124,8 @@ def kind(args: list[str], state: dict[str, Any]) -> int:
         if name in clusters:
             print(f'ERROR: failed to create cluster: node(s) already exist for a cluster with the name "{name}"', file=sys.stderr)
             return 1
+        import yaml  # only here: every other call starts faster without it
+
         config = yaml.safe_load(sys.stdin.read()) or {}
         roles = [n.get("role", "control-plane") for n in config.get("nodes", [{"role": "control-plane"}])]
         counts: dict[str, int] = {}
