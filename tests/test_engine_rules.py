@@ -7,13 +7,15 @@ versions on both sides are named.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pulumi
 import pytest
 import yaml
 
-from harness import ROOT, run_program
+from harness import HEALTHY_PREFLIGHT, ROOT, run_program
 
 PROVIDER = "pulumi:providers:kubernetes"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -120,3 +122,61 @@ def test_the_kubernetes_provider_leaves_delete_unreachable_to_the_user(dev):
     """
     (provider,) = dev.of_type(PROVIDER)
     assert "deleteUnreachable" not in provider.inputs
+
+
+# --- the docker network: changes Docker cannot apply, and what the provider reads back --------------------------
+
+NETWORK = "docker:index/network:Network"
+
+
+def _our_network(subnet: str = "172.30.0.0/16", mtu: str = "1500", containers: int = 7) -> str:
+    inspect = {
+        "Name": "kind",
+        "IPAM": {"Config": [{"Subnet": subnet}]},
+        "Labels": {"kind-registry-cache.owner": "kind-registry-cache/dev"},
+        "Options": {"com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.driver.mtu": mtu},
+        "Containers": {f"c{i}": {} for i in range(containers)},
+    }
+    return "\nnetwork=" + json.dumps(inspect)
+
+
+@pytest.mark.parametrize(
+    ("network", "says"),
+    [
+        pytest.param({"subnet": "172.31.0.0/16"}, "network.subnet 172.31.0.0/16 (it has 172.30.0.0/16)", id="subnet"),
+        pytest.param({"mtu": 1400}, "network.mtu 1400 (it has 1500)", id="mtu"),
+    ],
+)
+def test_a_network_change_docker_cannot_apply_is_refused_in_preview_with_what_to_run(network, says):
+    """Every attribute of the network forces a replacement (terraform-provider-docker v4.5.0
+    internal/provider/resource_docker_network.go: ForceNew on name, options, ipam_config and the rest), the engine
+    creates the replacement before deleting the old one unless told otherwise, and Docker refuses a second network
+    of the same name while the nodes and caches are on the first: `up` would fail half-way. The preflight refuses it
+    before anything is created, and says what to run."""
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", overrides={"network": {"name": "kind", **network}}, preflight=HEALTHY_PREFLIGHT + _our_network())
+    message = str(info.value)
+    assert says in message
+    assert "`pulumi destroy`" in message and "`pulumi up`" in message
+    assert "7 container(s)" in message
+
+
+def test_the_same_network_is_kept_and_extra_engine_options_do_not_matter():
+    extra = _our_network().replace('"Options": {', '"Options": {"com.docker.network.enable_ipv4": "true", ')
+    rec = run_program("dev", preflight=HEALTHY_PREFLIGHT + extra)
+    (network,) = rec.of_type(NETWORK)
+    assert network.inputs["name"] == "kind"
+
+
+def test_the_engines_own_network_options_never_replace_the_network(dev):
+    """The provider reads the engine's options back (terraform-provider-docker v4.5.0
+    resource_docker_network_funcs.go:192-193) into an Optional+Computed+ForceNew map (resource_docker_network.go:48-54):
+    any extra key would plan a replacement. ``ignore_changes`` drops every ``options.*`` attribute from the bridge's
+    diff (pulumi-terraform-bridge v3.133.0/v3.137.0 pkg/tfshim/sdk-v2/instance_diff.go:95-109, provider2.go:616-621);
+    the MTU is compared by the preflight instead (above)."""
+    (network,) = dev.of_type(NETWORK)
+    assert network.ignore_changes == ["options"]
+    assert network.inputs["options"] == {
+        "com.docker.network.bridge.enable_ip_masquerade": "true",
+        "com.docker.network.driver.mtu": "1500",
+    }

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from krc.config import NAMESPACE, NetworkSettings
 from krc import versions
 from krc.preflight import kindrelease
-from krc.preflight.report import Report, kind_version
+from krc.render import network as network_render
+from krc.preflight.report import DockerNetwork, Report, kind_version
 from krc.preflight.script import LABEL_OWNER
 
 INSTALL_DOCKER = "install Docker (Docker Engine, Docker Desktop or Colima): https://docs.docker.com/get-docker/"
@@ -157,6 +158,7 @@ def _network_decision(report: Report, network: NetworkSettings, owner: str) -> t
     if existing is None:
         return False, ()
     if existing.labels.get(LABEL_OWNER) == owner:
+        _refuse_a_changed_network(existing, network)
         return False, ()
     if network.subnet in existing.subnets:
         return True, (
@@ -171,6 +173,30 @@ def _network_decision(report: Report, network: NetworkSettings, owner: str) -> t
         f"or remove it: `docker network rm {network.name}` (it has {existing.containers} container(s) attached; "
         f"delete their kind clusters first with `kind delete cluster --name <name>`); or use another network: "
         f"`pulumi config set --path {NAMESPACE}:network.name kind-{owner.split('/')[-1]}`"
+    )
+
+
+def _refuse_a_changed_network(existing: DockerNetwork, network: NetworkSettings) -> None:
+    """This stack's network exists with another subnet or MTU than the settings ask: refuse before anything changes.
+
+    Every attribute of the provider's network forces a replacement (terraform-provider-docker v4.5.0, the one
+    pulumi-docker 5.1.0 and 5.2.0 build: internal/provider/resource_docker_network.go, ``ForceNew`` on name,
+    options and ipam_config), the replacement is created before the old network is deleted (the engine's default),
+    and Docker refuses a second network of the same name; nor can the old one go while kind's nodes and the caches
+    are attached to it. So the change is applied by `pulumi destroy` (the cache volumes stay) and `pulumi up`.
+    """
+    changes = network_render.changes(network, existing.subnets, existing.options)
+    if not changes:
+        return
+    asked = " and ".join(f"{NAMESPACE}:{key} {wanted} (it has {have})" for key, wanted, have in changes)
+    keep = "; ".join(
+        f"`pulumi config set --path {NAMESPACE}:{key} {have}`" for key, _, have in changes if "," not in have and " " not in have
+    )
+    raise PreflightError(
+        f"this stack's docker network {network.name!r} cannot take {asked}: Docker cannot change a network in place, "
+        f"and replacing it fails while the cluster's nodes and the caches are attached to it ({existing.containers} "
+        f"container(s) now). Nothing was changed. To apply it, run `pulumi destroy` (the cache volumes are kept, so "
+        f"the next `up` is warm) and then `pulumi up`." + (f" To keep the network as it is: {keep}" if keep else "")
     )
 
 
