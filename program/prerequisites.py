@@ -47,6 +47,10 @@ def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generation
             env_host=config.env_docker_host,
             kind_download=download,
         )
+        addons = config.addons
+        enabled = [key for key, on in (("addons.cilium", addons.cilium.enabled), ("addons.metallb", addons.metallb.enabled),
+                                       ("addons.ingressNginx", addons.ingress_nginx.enabled)) if on]
+        preflight.refuse_addons_on_remote_engine(decision, enabled)
     except preflight.PreflightError as error:
         raise pulumi.RunError(str(error)) from None
     generations = preflight.generations(

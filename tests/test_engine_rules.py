@@ -180,3 +180,28 @@ def test_the_engines_own_network_options_never_replace_the_network(dev):
         "com.docker.network.bridge.enable_ip_masquerade": "true",
         "com.docker.network.driver.mtu": "1500",
     }
+
+
+# --- a remote Docker engine: the add-ons cannot reach the API server ------------------------------------------
+
+ADDONS_OFF = {"cilium": {"enabled": False}, "metallb": {"enabled": False}, "ingressNginx": {"enabled": False}}
+
+
+@pytest.mark.parametrize("host", ["ssh://dev@buildbox", "tcp://10.1.2.3:2376", "tcp://docker.example.com:2375"])
+def test_addons_on_a_remote_engine_are_refused_in_preview_with_the_reason(host):
+    """kind publishes the API server on 127.0.0.1 of the engine's machine (kind v0.32.0
+    pkg/internal/apis/config/default.go:54-60; pkg/cluster/internal/providers/docker/provision.go:60-70, :274)
+    and writes that address into the kubeconfig: from this machine the Kubernetes provider cannot reach it."""
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", overrides={"docker": {"host": host}})
+    message = str(info.value)
+    assert "127.0.0.1 of that machine" in message
+    assert "`pulumi config set --path kind-registry-cache:addons.cilium.enabled false`" in message
+    assert "addons.metallb.enabled false" in message and "addons.ingressNginx.enabled false" in message
+
+
+def test_a_remote_engine_without_addons_and_local_engines_with_them_are_accepted():
+    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}, "addons": ADDONS_OFF})
+    assert rec.of_type(PROVIDER) == []
+    for host in ["unix:///Users/me/.colima/default/docker.sock", "tcp://127.0.0.1:2375", "ssh://me@localhost"]:
+        assert run_program("dev", overrides={"docker": {"host": host}}).of_type(PROVIDER), host

@@ -7,7 +7,9 @@ and whether this machine can route to the kind network (no Pulumi here).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from krc.config import NAMESPACE, NetworkSettings
 from krc import versions
@@ -44,6 +46,8 @@ class Decision:
     #: The engine as the checks saw it, for messages (``Docker Engine on Linux at unix:///var/run/docker.sock``).
     engine: str = ""
     kind: KindChoice = KindChoice(path="kind")
+    #: The engine runs on another machine (``tcp://`` or ``ssh://`` to a host that is not this one).
+    remote_engine: bool = False
 
 
 def check(
@@ -86,6 +90,7 @@ def check(
         kind_network_routable=routable,
         engine=engine,
         kind=kind,
+        remote_engine=is_remote_engine(configured_host or env_host or report.context_host),
     )
 
 
@@ -111,6 +116,45 @@ def kind_network_routable(report: Report, docker_host: str) -> tuple[bool, str]:
     if not where.startswith("unix://") or any(marker in where for marker in _VM_SOCKET_MARKERS):
         return False, engine
     return True, engine
+
+
+def is_remote_engine(docker_host: str | None) -> bool:
+    """Whether the Docker engine runs on another machine: ``tcp://`` or ``ssh://`` to a host other than this one.
+
+    A ``unix://`` or ``npipe://`` engine is on this machine, or in a VM of it (Docker Desktop, Colima, Lima, Rancher
+    Desktop) that forwards published ports to this machine's 127.0.0.1.
+    """
+    if not docker_host or not docker_host.startswith(("tcp://", "ssh://")):
+        return False
+    host = (urlsplit(docker_host).hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def refuse_addons_on_remote_engine(decision: Decision, enabled: Sequence[str]) -> None:
+    """The add-ons need the cluster's API server from this machine; a remote engine's kind cluster has it elsewhere.
+
+    kind publishes the API server on ``networking.apiServerAddress``, 127.0.0.1 unless set (kind v0.32.0
+    pkg/internal/apis/config/default.go:54-60), of the machine the engine runs on
+    (pkg/cluster/internal/providers/docker/provision.go:60-70, :106, :274), and writes that address into the
+    kubeconfig: from here the Kubernetes provider would reach this machine's 127.0.0.1, not the cluster.
+
+    :param enabled: the config keys of the enabled add-ons (``addons.cilium`` ...).
+    :raises PreflightError: with the reason and the two ways out.
+    """
+    if not decision.remote_engine or not enabled:
+        return
+    off = "; ".join(f"`pulumi config set --path {NAMESPACE}:{key}.enabled false`" for key in enabled)
+    raise PreflightError(
+        f"the add-ons ({', '.join(key.split('.', 1)[1] for key in enabled)}) are installed through the cluster's API "
+        f"server, and with the remote Docker engine ({decision.engine}) kind publishes it on 127.0.0.1 of that "
+        f"machine, which this machine cannot reach. Either use an engine on this machine (Docker Engine, Docker "
+        f"Desktop, Colima), or create only the caches and the cluster here: {off}"
+    )
 
 
 def _kind_choice(
