@@ -74,6 +74,7 @@ cluster_addons = ClusterAddons(
         cluster=settings.cluster,
         kubeconfig=cluster.kubeconfig,
         cluster_resource=cluster.resource,
+        cluster_identity=cluster.identity,
         wait_for=warm_caches,
         gateway=gateway_plan,
     ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 
 import pulumi
 import pulumi_command as command
@@ -53,6 +55,11 @@ def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generation
         preflight.refuse_addons_on_remote_engine(decision, enabled)
     except preflight.PreflightError as error:
         raise pulumi.RunError(str(error)) from None
+    if decision.kind.download is not None:
+        # Read-only: is the pinned kind there now? If not, `up` fetches it again before any kind command.
+        decision = dataclasses.replace(
+            decision, kind=dataclasses.replace(decision.kind, present=os.access(decision.kind.path, os.X_OK))
+        )
     generations = preflight.generations(
         report,
         cache_names=[settings.cache.container_name(m) for m in settings.cache.local_mirrors],

@@ -205,3 +205,121 @@ def test_a_remote_engine_without_addons_and_local_engines_with_them_are_accepted
     assert rec.of_type(PROVIDER) == []
     for host in ["unix:///Users/me/.colima/default/docker.sock", "tcp://127.0.0.1:2375", "ssh://me@localhost"]:
         assert run_program("dev", overrides={"docker": {"host": host}}).of_type(PROVIDER), host
+
+
+# --- an unchanged cluster previews unchanged: the kubeconfig command, the provider's clusterIdentifier -----------
+
+from test_program_drift import machine_after  # noqa: E402 - what the preflight prints once `up` made a recording
+
+
+def engine_changes(before, after) -> set[str]:
+    """Names of resources `up` would touch: inputs that differ outside the resource's ``ignore_changes`` (the engine
+    sets ignored inputs back to their old values before it diffs: pulumi/pulumi pkg/v3 v3.274.0
+    pkg/resource/deploy/step_generator.go, ``processIgnoreChanges``), plus resources that come or go."""
+    old = {r.urn: r for r in before.resources if r.custom}
+    new = {r.urn: r for r in after.resources if r.custom}
+    touched = {urn for urn in old.keys() ^ new.keys()}
+    for urn in old.keys() & new.keys():
+        ignored = set(new[urn].ignore_changes)
+        a = {k: v for k, v in old[urn].inputs.items() if k not in ignored}
+        b = {k: v for k, v in new[urn].inputs.items() if k not in ignored}
+        if a != b:
+            touched.add(urn)
+    return {urn.rsplit("::", 1)[-1] for urn in touched}
+
+
+KIND_MISSING = HEALTHY_PREFLIGHT.replace("kind=kind v0.32.0 go1.24.2 linux/amd64", "kind=missing").replace(
+    "kind_path=/usr/local/bin/kind\n", ""
+)
+
+
+def test_kind_installed_on_path_later_leaves_the_kubeconfig_provider_and_releases_unchanged():
+    """The issue's case: the first `up` used the downloaded kind; then kind v0.27+ is installed on PATH.
+
+    The cluster command's environment changes (an update that runs ``:``), nothing else of the cluster does. If
+    the kubeconfig command were updated too, pulumi-go-provider v1.3.0 would make its ``stdout`` unknown in preview
+    (infer/resource.go:565-587), the Kubernetes provider's kubeconfig with it, and without a clusterIdentifier the
+    provider would plan a replacement for an unknown kubeconfig (pulumi-kubernetes v4.32.0 provider.go:504-516),
+    showing every release as "replace". It ignores changes of its environment, and the provider carries a
+    clusterIdentifier, which limits its replacements to a changed identifier (provider.go:486-502).
+    """
+    first = run_program("dev", preflight=KIND_MISSING + "\ncerts=missing")
+    assert first.named("kind-cluster").inputs["environment"]["KRC_KIND"].endswith("kind-v0.32.0-linux-amd64")
+    second = run_program("dev", preflight=machine_after(first))
+    assert second.named("kind-cluster").inputs["environment"]["KRC_KIND"] == "/usr/local/bin/kind"
+    assert engine_changes(first, second) == {"kind-cluster", "kind-binary"}  # env update (runs ":"); binary not needed
+    assert second.named("kind-kubeconfig").ignore_changes == ["environment"]
+    (provider,) = second.of_type(PROVIDER)
+    assert provider.inputs["clusterIdentifier"] == first.of_type(PROVIDER)[0].inputs["clusterIdentifier"]
+
+
+def test_the_provider_is_replaced_exactly_when_the_cluster_is():
+    """clusterIdentifier is a digest of exactly what replaces the cluster command (its ``replace_on_changes``):
+    a change that keeps the cluster keeps the provider; one that recreates it changes the identifier."""
+    first = run_program("dev", preflight=HEALTHY_PREFLIGHT + "\ncerts=missing")
+    same = run_program("dev", preflight=machine_after(first))
+    fewer_workers = run_program("dev", overrides={"cluster": {"controlPlanes": 3, "workers": 2}},
+                                preflight=machine_after(first))
+    mirrors_changed = run_program("dev", overrides={"cache": {"mirrors": {"gcr.io": None}}}, preflight=machine_after(first))
+
+    def identifier(rec):
+        return rec.of_type(PROVIDER)[0].inputs["clusterIdentifier"]
+
+    cluster = first.named("kind-cluster")
+    assert {key.split("[")[0] for key in cluster.replace_on_changes} == {"create", "delete", "stdin", "triggers"}
+    assert identifier(same) == identifier(first)
+    assert identifier(mirrors_changed) == identifier(first), "a mirror change updates hosts.toml, not the cluster"
+    assert fewer_workers.named("kind-cluster").inputs["stdin"] != cluster.inputs["stdin"]
+    assert identifier(fewer_workers) != identifier(first)
+
+
+# --- what runs on delete does not depend on where the checkout and its virtualenv are -------------------------
+
+
+def _run_from(monkeypatch, checkout: str, python: str, preflight: str):
+    import sys
+
+    from components import cache_warmup, cluster_addons, kind_cluster
+
+    for module in (kind_cluster, cluster_addons, cache_warmup):
+        monkeypatch.setattr(module, "PROJECT_ROOT", Path(checkout))
+    monkeypatch.setattr(sys, "executable", python)
+    return run_program("dev", preflight=preflight)
+
+
+def test_what_runs_on_delete_is_the_same_from_a_moved_checkout_and_names_neither(monkeypatch):
+    """pulumi-command v1.2.1 runs a delete with the stored inputs: the ``delete`` script in the stored ``dir``,
+    ``environment`` and ``interpreter`` (provider/pkg/provider/local/commandController.go:93-99,
+    commandOutputs.go:40-86; a ``dir`` that no longer exists fails the command). So none of them may hold the
+    checkout's path or its virtualenv's interpreter."""
+    machine = machine_after(run_program("dev", preflight=KIND_MISSING)).replace(HEALTHY_PREFLIGHT, KIND_MISSING)
+    old = _run_from(monkeypatch, "/home/u/src/krc", "/home/u/src/krc/venv/bin/python", machine)
+    new = _run_from(monkeypatch, "/home/u/work/krc2", "/home/u/work/krc2/.venv/bin/python3", machine)
+    with_delete = [r for r in old.of_type(COMMAND) if r.inputs.get("delete")]
+    assert {r.name for r in with_delete} == {"kind-certs", "kind-cluster"}
+    for r in with_delete:
+        runs_on_delete = {k: r.inputs.get(k) for k in ("delete", "dir", "environment", "interpreter")}
+        assert runs_on_delete == {k: new.named(r.name).inputs.get(k) for k in runs_on_delete}, r.name
+        text = json.dumps(runs_on_delete)
+        assert "/home/u/src/krc" not in text and "venv" not in text, r.name
+
+
+# --- secrets: what comes from a secret stays secret, and no script gets a secret it does not need -------------
+
+
+def test_commands_keep_secret_what_comes_from_a_secret_and_get_no_previous_secret_output():
+    """pulumi-command's outputs take the secretness of a same-named input only (pulumi-go-provider v1.3.0
+    infer/resource.go:754-806, the default flow pulumi-command v1.2.1 keeps: local/commandController.go:59-64), so a
+    secret ``stdin`` leaves ``stdout``/``stderr`` in plain text unless asked. And every create, update and delete runs
+    with the previous ``stdout``/``stderr`` in PULUMI_COMMAND_STDOUT/STDERR unless ``addPreviousOutputInEnv`` is false
+    (commandOutputs.go:88-95): a secret output would be handed to the next run's environment."""
+    rec = run_program("dev", overrides={"credentials": {"docker.io": {"username": "u", "password": "p"}}},
+                      secret_keys=("credentials",))
+    secret_commands = 0
+    for r in rec.of_type(COMMAND):
+        if r.secret_inputs:
+            assert {"stdout", "stderr"} <= set(r.additional_secret_outputs), r.name
+        if r.secret_inputs or r.additional_secret_outputs:
+            secret_commands += 1
+            assert r.inputs.get("addPreviousOutputInEnv") is False, r.name
+    assert secret_commands == 2  # the kubeconfig and the MetalLB webhook wait
