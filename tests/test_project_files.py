@@ -52,7 +52,7 @@ def test_config_declarations_fit_the_cli_schema():
             assert declaration["type"] in SIMPLE_TYPES, f"{key}: type {declaration['type']!r} is not one the CLI knows"
             if declaration["type"] == "array":
                 assert "items" in declaration, key
-            # The CLI checks a typed key's value against its type (ValidateConfigValue, project.go:780-847): the default too.
+            # The CLI checks a typed key's value against its type (ValidateConfigValue, project.go:780-839): the default too.
             python = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}[declaration["type"]]
             assert isinstance(declaration["default"], python), f"{key}: default is not a {declaration['type']}"
         assert declaration.get("description"), f"{key} needs a description"
