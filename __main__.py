@@ -42,9 +42,9 @@ caches = RegistryCaches(
 
 # The registry for the user's own images: this stack's own, or another stack's (localRegistry.useStack).
 registry = decision.local_registry
-local_registry = None
+registry_info: pulumi.Input[dict] | None = None
 if registry is not None and not registry.shared:
-    local_registry = LocalRegistry(
+    registry_info = LocalRegistry(
         "local-registry",
         LocalRegistryArgs(
             name=registry.container,
@@ -56,7 +56,9 @@ if registry is not None and not registry.shared:
             generation=generations.local_registry,
         ),
         opts=engine,
-    )
+    ).info
+elif registry is not None:
+    registry_info = localregistry.summary(registry.port, registry.container, stack=registry.owner)
 registry_hosts = [mirrors.local_registry_entry(registry.port, registry.container)] if registry else []
 
 # Warm-up: the add-ons' images through the caches, while `kind create` runs (it waits for the caches only).
@@ -122,9 +124,4 @@ pulumi.export("ingressUrl", cluster_addons.ingress_url)
 pulumi.export("chartVersions", cluster_addons.chart_versions)
 pulumi.export("gatewayUrl", cluster_addons.gateway_url)
 pulumi.export("gatewayClass", cluster_addons.gateway_class)
-pulumi.export(
-    "localRegistry",
-    local_registry.info
-    if local_registry
-    else localregistry.summary(registry.port, registry.container, stack=registry.owner) if registry else None,
-)
+pulumi.export("localRegistry", registry_info)

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ValidationError, WithJsonSchema
 
 from .base import ConfigModel
+from .cache import CacheSettings
+from .cluster import ClusterSettings
 from .errors import SettingsError, as_mapping, problem, problems_from
 from .fields import Boolean, Integer, Text, text_check
 
@@ -174,9 +176,8 @@ def _collisions(port: int, name: str, used: PortsInUse) -> list[str]:
     return found
 
 
-def ports_in_use(cache: Any, cluster: Any) -> PortsInUse:
-    """:class:`PortsInUse` from validated cache and cluster settings (``krc.config.CacheSettings``,
-    ``ClusterSettings``); typed loosely so this module stays apart from theirs."""
+def ports_in_use(cache: CacheSettings, cluster: ClusterSettings) -> PortsInUse:
+    """:class:`PortsInUse` from the validated cache and cluster settings."""
     local = [m for m in cache.mirrors if m.is_local]
     cache_ports = None
     if cache.host_port_start and local:
