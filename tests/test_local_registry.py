@@ -135,6 +135,15 @@ def test_another_port_moves_everything_to_it():
     assert rec.outputs["localRegistry"]["pushUrl"] == "localhost:5055"
 
 
+def test_changing_the_registry_keeps_the_cluster(dev, off):
+    # hosts.toml files are rewritten in place (containerd re-reads them on every pull): another port, or the
+    # registry on or off, recreates no cluster.
+    moved = run_program("dev", overrides={"localRegistry": {"port": 5055}})
+    for rec in (moved, off):
+        assert rec.named("kind-cluster").inputs["stdin"] == dev.named("kind-cluster").inputs["stdin"]
+        assert rec.named("kind-certs").inputs["create"] != dev.named("kind-certs").inputs["create"]
+
+
 # --- discovery: the KEP-1755 ConfigMap ------------------------------------------------------------------
 
 
