@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from krc.config import NAMESPACE, NetworkSettings
 from krc import versions
 from krc.preflight import kindrelease
 from krc.preflight.report import Report, kind_version
 from krc.preflight.script import LABEL_OWNER
+
+if TYPE_CHECKING:
+    from krc.preflight.localregistry import LocalRegistryPlan
 
 INSTALL_DOCKER = "install Docker (Docker Engine, Docker Desktop or Colima): https://docs.docker.com/get-docker/"
 
@@ -43,6 +47,9 @@ class Decision:
     #: The engine as the checks saw it, for messages (``Docker Engine on Linux at unix:///var/run/docker.sock``).
     engine: str = ""
     kind: KindChoice = KindChoice(path="kind")
+    #: The local registry the cluster pulls ``localhost:<port>/...`` from (:mod:`krc.preflight.localregistry`);
+    #: ``None`` when it is off.
+    local_registry: LocalRegistryPlan | None = None
 
 
 def check(
