@@ -1,11 +1,12 @@
-"""The cluster add-ons: Cilium, MetalLB and ingress-nginx as Helm releases on the kind cluster."""
+"""The cluster add-ons: Cilium, MetalLB and ingress-nginx as Helm releases on the kind cluster; the local registry's
+KEP-1755 ConfigMap."""
 
 from __future__ import annotations
 
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pulumi_kubernetes as k8s
 from krc.commands import metallbwebhook
 from krc.config import ClusterSettings
 from krc.config.addons import AddonSettings
-from krc.render import addon_values, gateway, kindconfig
+from krc.render import addon_values, gateway, kindconfig, localregistry
 from krc.render.gateway import GatewayPlan
 
 TOKEN = "kind-registry-cache:index:ClusterAddons"
@@ -45,6 +46,9 @@ class ClusterAddonsArgs:
     wait_for: Sequence[pulumi.Resource] = ()
     #: The shared Gateway's mode, ports and URL (``prerequisites.gateway_plan``); ``None`` without the Gateway.
     gateway: GatewayPlan | None = None
+    #: The data of the ``local-registry-hosting`` ConfigMap (KEP-1755, ``krc.render.localregistry.hosting``);
+    #: ``None`` without a local registry.
+    local_registry_hosting: Mapping[str, str] | None = None
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -70,7 +74,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self._wait_for = list(args.wait_for)
         self._releases: dict[str, k8s.helm.v3.Release] = {}
 
-        if settings.any_enabled:
+        if settings.any_enabled or args.local_registry_hosting:
             # Every in-cluster object goes when the cluster does: `pulumi destroy` deletes the kind
             # cluster without waiting on Helm uninstalls or namespace finalizers inside it.
             # With a clusterIdentifier the provider is replaced only when it changes; any other change of its
@@ -92,6 +96,8 @@ class ClusterAddons(pulumi.ComponentResource):
         cilium = self._cilium(args, gateway_crds) if settings.cilium.enabled else []
         metallb_range, metallb_objects = self._metallb(args, cilium) if settings.metallb.enabled else (None, [])
         ingress_url = self._ingress_nginx(args, cilium) if settings.ingress_nginx.enabled else None
+        if args.local_registry_hosting:
+            self._local_registry_hosting(args.local_registry_hosting)
         gateway_url: str | None = None
         if args.gateway is not None:
             # Cilium's chart creates the GatewayClass; the Gateway's address comes from MetalLB's pool.
@@ -174,6 +180,16 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         self._releases[addon_values.INGRESS_NGINX_CHART] = release
         return addon_values.ingress_url(args.cluster.port_mappings)
+
+    def _local_registry_hosting(self, data: Mapping[str, str]) -> None:
+        """KEP-1755's ConfigMap, which Tilt, Skaffold and ctlptl read to find where to push. It needs only the API
+        server, not the CNI or the warm-up: created as soon as the cluster answers, beside the releases."""
+        k8s.core.v1.ConfigMap(
+            f"{self._name}-local-registry-hosting",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=localregistry.HOSTING_CONFIGMAP, namespace=localregistry.HOSTING_NAMESPACE),
+            data=dict(data),
+            opts=self._options([]),
+        )
 
     def _values(self, chart: str, ours: dict, theirs: dict) -> dict:
         # Ours, then what the topology needs (tolerations when every node is a tainted control plane),

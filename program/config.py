@@ -13,6 +13,7 @@ import pulumi
 from krc import config as settings_module
 from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
 from krc.config import addons as addon_settings
+from krc.config import localregistry
 from krc.config.addons import AddonSettings
 from krc.preflight import kindrelease
 
@@ -32,6 +33,10 @@ class StackConfig:
     home: str = ""
     #: Tests only: where the pinned kind is downloaded from instead of kind's releases (``KRC_KIND_DOWNLOAD_BASE``).
     kind_download_base: str | None = None
+    #: The registry for the user's own images (``localRegistry``).
+    local_registry: localregistry.LocalRegistrySettings = field(
+        default_factory=lambda: localregistry.LocalRegistrySettings(enabled=False)
+    )
 
 
 def _raw(key: str) -> Any:
@@ -92,6 +97,15 @@ def load() -> StackConfig:
         addons = addon_settings.parse(_raw("addons"), subnet=settings.network.subnet if settings else None)
     except SettingsError as error:
         problems.extend(error.problems)
+    # Checked against the caches' and the cluster's host ports only when those settings are valid.
+    try:
+        local_registry = localregistry.parse(
+            _raw("localRegistry"),
+            stack=pulumi.get_stack(),
+            used=localregistry.ports_in_use(settings.cache, settings.cluster) if settings else None,
+        )
+    except SettingsError as error:
+        problems.extend(error.problems)
     if problems:
         raise pulumi.RunError(str(SettingsError(problems))) from None
     assert settings is not None
@@ -115,4 +129,5 @@ def load() -> StackConfig:
         addons=addons,
         home=str(Path.home()),
         kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
+        local_registry=local_registry,
     )

@@ -131,6 +131,7 @@ def keys_the_program_reads() -> tuple[set[str], dict[str, object]]:
     keys |= {f"credentials.<host>.{k}" for k in settings.CREDENTIAL_KEYS}
     keys |= {f"docker.{k}" for k in settings.DOCKER_KEYS}
     keys |= {"certsDir"}
+    keys |= {f"localRegistry.{k}" for k in settings.LOCAL_REGISTRY_KEYS}
     per_addon = {
         "cilium": addon_settings.CILIUM_KEYS,
         "metallb": addon_settings.METALLB_KEYS,

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from harness import HEALTHY_PREFLIGHT, ROOT, run_program
+from test_program_drift import machine_after  # what the preflight prints once `up` made a recording
 
 PROVIDER = "pulumi:providers:kubernetes"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -208,8 +209,6 @@ def test_a_remote_engine_without_addons_and_local_engines_with_them_are_accepted
 
 
 # --- an unchanged cluster previews unchanged: the kubeconfig command, the provider's clusterIdentifier -----------
-
-from test_program_drift import machine_after  # noqa: E402 - what the preflight prints once `up` made a recording
 
 
 def engine_changes(before, after) -> set[str]:

@@ -10,6 +10,8 @@ from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program
 
 CACHE_NAMES = [f"kcr-dev-{host.replace('.', '-')}" for host in DEFAULT_MIRRORS]
+#: The local registry carries the stack's label too: the preflight lists it with the caches.
+REGISTRY = "kcr-dev-local-registry"
 #: kind's node container names for dev (3+3); were one wrong, the no-diff test would fail.
 DEV_NODES = ["dev-control-plane", "dev-control-plane2", "dev-control-plane3", "dev-worker", "dev-worker2", "dev-worker3"]
 
@@ -22,7 +24,7 @@ def labels(rec: Recording, container: str) -> dict[str, str]:
 def machine_after(rec: Recording, *, drop_caches=(), drop_nodes=(), certs="present") -> str:
     """What the preflight prints once `up` has made what ``rec`` describes, less what was removed by hand."""
     lines = [HEALTHY_PREFLIGHT, f"certs={certs}"]
-    for name in CACHE_NAMES:
+    for name in [*CACHE_NAMES, REGISTRY]:
         if name not in drop_caches:
             lines.append(f"cache={name} {labels(rec, name)[preflight.LABEL_GENERATION]}")
     for index, name in enumerate(DEV_NODES):
@@ -63,6 +65,13 @@ def test_a_cache_container_removed_by_hand_is_replaced_and_nothing_else(first_up
     assert changed(first_up, second) == {"cache-quay-io"}
     # Its volume is the same resource, kept: the new container finds the cached content.
     assert second.named("cache-quay-io").inputs["volumes"] == first_up.named("cache-quay-io").inputs["volumes"]
+
+
+def test_the_local_registry_removed_by_hand_is_replaced_on_its_volume_and_nothing_else(first_up):
+    second = run_program("dev", preflight=machine_after(first_up, drop_caches=[REGISTRY]))
+    assert changed(first_up, second) == {"local-registry-container"}
+    assert labels(second, REGISTRY)[preflight.LABEL_GENERATION] != labels(first_up, REGISTRY)[preflight.LABEL_GENERATION]
+    assert second.named("local-registry-container").inputs["volumes"] == first_up.named("local-registry-container").inputs["volumes"]
 
 
 @pytest.mark.parametrize(

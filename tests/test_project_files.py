@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from krc import config as settings
 from krc.config import addons as addon_settings
+from krc.config import localregistry
 from krc.config import StackConfig
 from krc.config import schema as schema_module
 from krc.config.credentials import CredentialConfig
@@ -81,6 +82,7 @@ def test_project_defaults_mean_the_same_as_no_config():
         warmup=defaults["warmup"],
     )
     assert from_defaults == settings.parse(**common)
+    assert localregistry.parse(defaults["localRegistry"], stack="dev") == localregistry.parse(None, stack="dev")
     subnet = from_defaults.network.subnet
     assert addon_settings.parse(defaults["addons"], subnet=subnet) == addon_settings.parse(None, subnet=subnet)
 

@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from krc.config import NAMESPACE, NetworkSettings
 from krc import versions
@@ -17,6 +18,9 @@ from krc.preflight import kindrelease
 from krc.render import network as network_render
 from krc.preflight.report import DockerNetwork, Report, kind_version
 from krc.preflight.script import LABEL_OWNER
+
+if TYPE_CHECKING:
+    from krc.preflight.localregistry import LocalRegistryPlan
 
 INSTALL_DOCKER = "install Docker (Docker Engine, Docker Desktop or Colima): https://docs.docker.com/get-docker/"
 
@@ -50,6 +54,9 @@ class Decision:
     kind: KindChoice = KindChoice(path="kind")
     #: The engine runs on another machine (``tcp://`` or ``ssh://`` to a host that is not this one).
     remote_engine: bool = False
+    #: The local registry the cluster pulls ``localhost:<port>/...`` from (:mod:`krc.preflight.localregistry`);
+    #: ``None`` when it is off.
+    local_registry: LocalRegistryPlan | None = None
 
 
 def check(
