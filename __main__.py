@@ -96,9 +96,13 @@ cluster_addons = ClusterAddons(
         cluster=settings.cluster,
         kubeconfig=cluster.kubeconfig,
         cluster_resource=cluster.resource,
+        cluster_identity=cluster.identity,
         wait_for=warm_caches,
         gateway=gateway_plan,
-        local_registry_hosting=localregistry.hosting(registry.port, registry.container) if registry else None,
+        # On a remote engine the API server is out of reach (preflight.refuse_addons_on_remote_engine): no ConfigMap.
+        local_registry_hosting=(
+            localregistry.hosting(registry.port, registry.container) if registry and not decision.remote_engine else None
+        ),
     ),
 )
 

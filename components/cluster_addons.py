@@ -40,6 +40,8 @@ class ClusterAddonsArgs:
     kubeconfig: pulumi.Input[str]
     #: The resource whose deletion takes the whole cluster with it (``KindCluster.resource``).
     cluster_resource: pulumi.Resource
+    #: Changes exactly when that cluster is replaced (``KindCluster.identity``).
+    cluster_identity: str = ""
     #: What the Helm releases wait for besides the cluster (the cache warm-up, so pods find their images cached).
     wait_for: Sequence[pulumi.Resource] = ()
     #: The shared Gateway's mode, ports and URL (``prerequisites.gateway_plan``); ``None`` without the Gateway.
@@ -75,9 +77,15 @@ class ClusterAddons(pulumi.ComponentResource):
         if settings.any_enabled or args.local_registry_hosting:
             # Every in-cluster object goes when the cluster does: `pulumi destroy` deletes the kind
             # cluster without waiting on Helm uninstalls or namespace finalizers inside it.
+            # With a clusterIdentifier the provider is replaced only when it changes; any other change of its
+            # config, an unknown kubeconfig in preview included, is an update that keeps every in-cluster resource
+            # (pulumi-kubernetes v4.32.0 provider/pkg/provider/provider.go:486-516, DiffConfig; the option is in
+            # the 4.34.2 SDK, pulumi_kubernetes/provider.py:46). The identity changes exactly when the cluster
+            # command is replaced, so a new cluster still gets a new provider.
             self._provider = k8s.Provider(
                 f"{name}-provider",
                 kubeconfig=args.kubeconfig,
+                cluster_identifier=args.cluster_identity or None,
                 opts=pulumi.ResourceOptions(parent=self, deleted_with=args.cluster_resource),
             )
 
@@ -203,13 +211,21 @@ class ClusterAddons(pulumi.ComponentResource):
                 )
             )
         )
+        # What it prints comes from a secret input, so it is kept secret too: pulumi-command's outputs take the
+        # secretness of a same-named input only (pulumi-go-provider v1.3.0 infer/resource.go:754-806, default
+        # secret flow), never stdout's from stdin. Nor does it get its previous output in PULUMI_COMMAND_STDOUT
+        # (pulumi-command v1.2.1 provider/pkg/provider/local/commandOutputs.go:88-95).
         return command.local.Command(
             f"{self._name}-metallb-webhook",
             create=f"{shlex.quote(sys.executable)} -m krc.commands.metallbwebhook",
             stdin=stdin,
             dir=str(PROJECT_ROOT),
+            add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[release], deleted_with=self._cluster_resource
+                parent=self,
+                depends_on=[release],
+                deleted_with=self._cluster_resource,
+                additional_secret_outputs=["stdout", "stderr"],
             ),
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 import pulumi
@@ -52,6 +53,10 @@ def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generation
             env_host=config.env_docker_host,
             kind_download=download,
         )
+        addons = config.addons
+        enabled = [key for key, on in (("addons.cilium", addons.cilium.enabled), ("addons.metallb", addons.metallb.enabled),
+                                       ("addons.ingressNginx", addons.ingress_nginx.enabled)) if on]
+        preflight.refuse_addons_on_remote_engine(decision, enabled)
         registry = localregistry.plan(
             report,
             config.local_registry,
@@ -62,9 +67,18 @@ def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generation
         )
     except preflight.PreflightError as error:
         raise pulumi.RunError(str(error)) from None
-    decision = dataclasses.replace(
-        decision, local_registry=registry, notes=(*decision.notes, *(registry.notes if registry else ()))
+    remote = (
+        ("local registry: no local-registry-hosting ConfigMap in the cluster; its API server is on the remote engine's "
+         "machine, out of reach from here",) if registry and decision.remote_engine else ()
     )
+    decision = dataclasses.replace(
+        decision, local_registry=registry, notes=(*decision.notes, *(registry.notes if registry else ()), *remote)
+    )
+    if decision.kind.download is not None:
+        # Read-only: is the pinned kind there now? If not, `up` fetches it again before any kind command.
+        decision = dataclasses.replace(
+            decision, kind=dataclasses.replace(decision.kind, present=os.access(decision.kind.path, os.X_OK))
+        )
     generations = preflight.generations(
         report,
         cache_names=[settings.cache.container_name(m) for m in settings.cache.local_mirrors],

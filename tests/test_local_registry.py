@@ -229,9 +229,12 @@ def test_a_busy_port_is_no_problem_with_the_registry_off():
 
 
 def test_a_process_here_is_no_refusal_for_a_remote_engine():
-    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}},
+    # A remote engine takes no add-ons (issue #17: its API server is out of reach), nor the hosting ConfigMap.
+    no_addons = {"cilium": {"enabled": False}, "metallb": {"enabled": False}, "ingressNginx": {"enabled": False}}
+    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}, "addons": no_addons},
                       preflight="\n".join([HEALTHY_PREFLIGHT, "port_probe=listening 127.0.0.1", "port_process=ssh (pid 3)"]))
     assert rec.named("local-registry-container").inputs["ports"][0]["external"] == 5001
+    assert rec.of_type("pulumi:providers:kubernetes") == []
 
 
 # --- two stacks on one machine ------------------------------------------------------------------------------

@@ -404,7 +404,9 @@ def test_existing_kind_network_with_our_subnet_is_adopted_not_created():
 
 
 def test_docker_host_from_stack_config_reaches_provider_and_kind():
-    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}})
+    # A remote engine takes the caches and the cluster only (the add-ons are refused there: test_engine_rules.py).
+    no_addons = {"cilium": {"enabled": False}, "metallb": {"enabled": False}, "ingressNginx": {"enabled": False}}
+    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}, "addons": no_addons})
     (provider,) = rec.of_type("pulumi:providers:docker")
     assert provider.inputs["host"] == "ssh://dev@buildbox"
     assert rec.named("kind-cluster").inputs["environment"]["DOCKER_HOST"] == "ssh://dev@buildbox"

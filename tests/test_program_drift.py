@@ -84,12 +84,15 @@ def test_the_local_registry_removed_by_hand_is_replaced_on_its_volume_and_nothin
 )
 def test_a_cluster_or_certs_folder_removed_by_hand_recreates_both_and_nothing_else(first_up, drift):
     second = run_program("dev", preflight=machine_after(first_up, **drift))
-    assert changed(first_up, second) == {"kind-certs", "kind-cluster"}
+    assert changed(first_up, second) == {"kind-certs", "kind-cluster", "addons-provider"}
     # Both through `triggers`, which replace (delete first): the certs folder is written again before the
     # cluster that mounts it is created again; the add-ons follow the new kubeconfig.
     for name in ("kind-certs", "kind-cluster"):
         assert second.named(name).delete_before_replace
         assert second.named(name).inputs["triggers"] != first_up.named(name).inputs["triggers"]
+    # The Kubernetes provider's clusterIdentifier follows the cluster: a new cluster, a new provider.
+    old, new = first_up.named("addons-provider").inputs, second.named("addons-provider").inputs
+    assert {k for k in old if old[k] != new[k]} == {"clusterIdentifier"}
 
 
 def test_a_cache_container_made_before_tokens_is_kept_as_it_is():

@@ -23,6 +23,8 @@ class DockerNetwork:
     subnets: tuple[ipaddress.IPv4Network, ...]
     labels: dict[str, str] = field(default_factory=dict)
     containers: int = 0
+    #: The driver options (``com.docker.network.driver.mtu`` ...).
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def _parse_network(text: str) -> DockerNetwork | None:
         subnets=tuple(s for s in subnets if isinstance(s, ipaddress.IPv4Network)),
         labels=dict(data.get("Labels") or {}),
         containers=len(data.get("Containers") or {}),
+        options={str(k): str(v) for k, v in (data.get("Options") or {}).items()},
     )
 
 
