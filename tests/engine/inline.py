@@ -7,12 +7,11 @@ reaches does not serve (see docs/testing.md, "The engine tier"): the engine stil
 reports; the program runs as under the plugin, through ``pulumi.runtime.run_in_stack`` with the stack's config
 and secret keys from the engine's Run request (pulumi 3.272.0, pulumi/automation/_server.py, LanguageServer.Run).
 
-OPERATION is ``preview``, ``up`` or ``destroy``. Prints the engine's output, then one line ``ENGINE-RESULT <json>``
-with the change summary; exits 1 with the engine's own words when the operation failed.
+OPERATION is ``preview``, ``up`` or ``destroy``. Prints the engine's output; exits 1 with the engine's own words
+when the operation failed.
 """
 from __future__ import annotations
 
-import json
 import runpy
 import sys
 
@@ -28,14 +27,10 @@ def main(work_dir: str, stack_name: str, operation: str, program_file: str) -> i
     workspace = auto.LocalWorkspace(work_dir=work_dir, program=program)
     stack = auto.Stack.select(stack_name, workspace)
     try:
-        result = getattr(stack, operation)(on_output=print, color="never")
+        getattr(stack, operation)(on_output=print, color="never")
     except auto.CommandError as error:
         print(str(error), file=sys.stderr)
         return 1
-    summary = getattr(result, "change_summary", None)
-    if summary is None and getattr(result, "summary", None) is not None:
-        summary = result.summary.resource_changes
-    print("ENGINE-RESULT " + json.dumps(summary or {}))
     return 0
 
 
