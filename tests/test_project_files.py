@@ -187,3 +187,18 @@ def test_json_schema_accepts_the_dev_stack_and_refuses_an_unknown_key():
     assert list(validator.iter_errors({"config": {"kind-registry-cache:cluster": {"wrkers": 1}}}))
     assert list(validator.iter_errors({"config": {"kind-registry-cache:cluster": {"workers": 65}}}))
     assert list(validator.iter_errors({"config": {"kubernetes:context": "kind-dev"}})) == []
+
+
+# The CLI refuses a file backend whose folder does not exist ("unable to open state directory ... no such file or
+# directory": pulumi pkg/v3 v3.274.0 backend/diy/backend.go lines 283-286, go-cloud's fileblob opener), so the
+# README's once-only block must make the folder Pulumi.yaml's backend names. Found by the engine tier (tests/engine/).
+def test_the_readmes_setup_makes_the_state_folder_of_pulumi_yamls_backend(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Bring up the dev stack", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    home = tmp_path / "home"
+    home.mkdir()
+    subprocess.run(["bash", "-euo", "pipefail", "-c", block], env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                   check=True, capture_output=True)
+    url = PROJECT["backend"]["url"]
+    assert url.startswith("file://~/")
+    assert (home / url[len("file://~/"):]).is_dir()
