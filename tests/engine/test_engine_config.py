@@ -156,14 +156,14 @@ def test_the_real_program_stops_only_where_the_engine_needs_a_provider_plugin(pr
 
 
 def _commands_in(text: str) -> list[list[str]]:
-    """The ``pulumi config`` commands a message tells the user to type (in backticks), as argument lists."""
-    return [shlex.split(command) for command in re.findall(r"`(pulumi config [^`]+)`", text)]
+    """The ``pulumi config`` commands a message tells the user to type (in backticks), as argument lists, each once
+    (the engine's output repeats the message)."""
+    return [shlex.split(command) for command in dict.fromkeys(re.findall(r"`(pulumi config [^`]+)`", text))]
 
 
 # Credentials stored in plain text (the real CLI refuses `config set` of a key that looks like a secret without
 # --secret, so a user must insist with --plaintext, or edit the file): the real run refuses them without echoing them,
-# and the commands its message gives, typed as written (placeholders filled), lead to a run that passes, each next
-# message naming the next step.
+# and the commands its message gives, typed as written (placeholders filled), make the next run pass.
 def test_plain_text_credentials_are_refused_and_the_messages_commands_fix_them(project):
     token = "krc-engine-" + secrets.token_hex(12)
     project.pulumi("stack", "init", "engine")
@@ -172,7 +172,7 @@ def test_plain_text_credentials_are_refused_and_the_messages_commands_fix_them(p
                              check=False)
     assert refused.returncode != 0 and "looks like a secret" in refused.stderr
     project.pulumi("config", "set", "--plaintext", "--path", f'{PROJECT}:credentials["docker.io"].password', token)
-    fill = {"<token>": token, "<value>": "alice"}
+    fill = {"<password>": token, "<username>": "alice"}
     typed: list[list[str]] = []
     for _ in range(4):
         run = project.run("up", "engine", program=PROBE)
@@ -189,7 +189,7 @@ def test_plain_text_credentials_are_refused_and_the_messages_commands_fix_them(p
         typed += commands
     else:
         pytest.fail(f"still failing after typing {typed}:\n{text}")
-    assert typed[0][:3] == ["pulumi", "config", "rm"]
+    assert typed[0][:3] == ["pulumi", "config", "rm"] and len(typed) == 3, typed  # rm, username, password: one round
     assert _outputs(project, "engine")["credentials"] == {"docker.io": {"username": "alice", "password": token}}
     assert token not in (project.folder / "Pulumi.engine.yaml").read_text()
 
