@@ -79,13 +79,15 @@ class Project:
                         pytrace=False)
         return result
 
-    def run(self, operation: str, stack: str, program: Path | None = None,
-            folder: Path | None = None) -> subprocess.CompletedProcess:
-        """``preview``/``up``/``destroy`` by the real engine (tests/engine/inline.py); never raises."""
+    def run(self, operation: str, stack: str, program: Path | None = None, folder: Path | None = None,
+            verbose: bool = False) -> subprocess.CompletedProcess:
+        """``preview``/``up``/``destroy`` by the real engine (tests/engine/inline.py); never raises. ``verbose``:
+        the engine's own logs at ``-v=9`` with debug output go to stderr too."""
         folder = folder or self.folder
         program = program or folder / "__main__.py"
+        env = {**self.env, "KRC_ENGINE_VERBOSE": "1" if verbose else "0"}
         return subprocess.run([sys.executable, str(INLINE), str(folder), stack, operation, str(program)],
-                              cwd=folder, env=self.env, capture_output=True, text=True, timeout=600)
+                              cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
     def files(self) -> dict[str, int]:
         """Every file under the temp folder but the Pulumi home and the backend, with its size."""

@@ -8,10 +8,12 @@ reports; the program runs as under the plugin, through ``pulumi.runtime.run_in_s
 and secret keys from the engine's Run request (pulumi 3.272.0, pulumi/automation/_server.py, LanguageServer.Run).
 
 OPERATION is ``preview``, ``up`` or ``destroy``. Prints the engine's output; exits 1 with the engine's own words
-when the operation failed.
+when the operation failed. With ``KRC_ENGINE_VERBOSE=1`` the engine also logs at its highest verbosity, with debug
+output, to stderr (``-v=9 --logtostderr --debug``).
 """
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 
@@ -26,8 +28,12 @@ def main(work_dir: str, stack_name: str, operation: str, program_file: str) -> i
 
     workspace = auto.LocalWorkspace(work_dir=work_dir, program=program)
     stack = auto.Stack.select(stack_name, workspace)
+    verbose = {}
+    if os.environ.get("KRC_ENGINE_VERBOSE") == "1":
+        verbose = {"log_verbosity": 9, "log_to_std_err": True, "debug": True,
+                   "on_error": lambda line: print(line, file=sys.stderr)}
     try:
-        getattr(stack, operation)(on_output=print, color="never")
+        getattr(stack, operation)(on_output=print, color="never", **verbose)
     except auto.CommandError as error:
         print(str(error), file=sys.stderr)
         return 1

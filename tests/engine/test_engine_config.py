@@ -94,7 +94,7 @@ def test_each_config_command_in_the_docs_works_with_the_real_cli_and_the_program
 
 # Credentials: `pulumi config set --secret --path` encrypts them in Pulumi.<stack>.yaml; the engine marks the key
 # secret for the program, which keeps each login a secret output; the state file holds only ciphertext; no output
-# of the CLI or the program prints the token.
+# of the CLI or the program prints the token, not even the engine's own log at -v=9 with --debug.
 def test_credentials_stay_secret_from_the_config_file_through_the_program_to_the_state(project):
     token = "krc-engine-" + secrets.token_hex(12)
     project.pulumi("stack", "init", "engine")
@@ -103,8 +103,9 @@ def test_credentials_stay_secret_from_the_config_file_through_the_program_to_the
     stack_file = project.folder / "Pulumi.engine.yaml"
     assert token not in stack_file.read_text() and "secure: v1:" in stack_file.read_text()
 
-    run = project.run("up", "engine", program=PROBE)
+    run = project.run("up", "engine", program=PROBE, verbose=True)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "langhost[client].Run" in run.stderr, "the engine's -v=9 log was not captured"
     outputs = _outputs(project, "engine")
     assert outputs["credentials"] == {"docker.io": {"username": "alice", "password": token}}
     assert f"{PROJECT}:credentials" in outputs["secretKeys"]
@@ -115,7 +116,8 @@ def test_credentials_stay_secret_from_the_config_file_through_the_program_to_the
     stack_outputs = next(r for r in state["deployment"]["resources"] if r["type"] == "pulumi:pulumi:Stack")["outputs"]
     for value in stack_outputs["credentials"]["docker.io"].values():  # each login a secret: ciphertext only
         assert value[SECRET_SIG] == SECRET_VALUE and value["ciphertext"].startswith("v1:"), value
-    for path in project.state.rglob("*"):
+    # The state, the CLI's own log files, and everything the run printed, the engine's -v=9 debug log included.
+    for path in [*project.state.rglob("*"), *(project.base / "pulumi-home").rglob("*")]:
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
     assert token not in run.stdout + run.stderr
