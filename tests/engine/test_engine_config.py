@@ -42,6 +42,19 @@ def test_the_stack_lives_in_the_projects_file_backend_under_home(project):
     assert "engine" in project.pulumi("stack", "ls", "--json").stdout
 
 
+# The README's one command creates the dev stack with `pulumi stack select --create dev` and says that this adds an
+# encryptionsalt line to Pulumi.dev.yaml: with the real CLI, that line is the only change.
+def test_the_readmes_stack_command_adds_only_the_encryption_salt_to_the_dev_stack_file(project):
+    readme = (ROOT / "README.md").read_text()
+    assert "pulumi stack select --create dev" in readme and "encryptionsalt" in readme
+    before = (project.folder / "Pulumi.dev.yaml").read_text().splitlines()
+    project.pulumi("stack", "select", "--create", "dev")
+    after = (project.folder / "Pulumi.dev.yaml").read_text().splitlines()
+    added = [line for line in after if line not in before]
+    assert [line for line in before if line not in after] == []
+    assert len(added) == 1 and added[0].startswith("encryptionsalt: v1:"), added
+
+
 # The mocks tier feeds the program its config through harness.stack_config (Pulumi.yaml defaults, then
 # Pulumi.<stack>.yaml, key by key); here the real engine hands the program the dev stack's config: the same values.
 def test_the_engine_hands_the_program_the_config_the_mocks_harness_does(project):
