@@ -111,10 +111,16 @@ def load() -> StackConfig:
     assert settings is not None
 
     if raw_credentials and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:credentials"):
+        # Every step for every configured host (valid hosts: parse passed), so one more run passes.
+        hosts = sorted(str(host) for host in raw_credentials) if isinstance(raw_credentials, dict) else ["docker.io"]
+        steps = ", ".join(
+            f"`pulumi config set --secret --path '{NAMESPACE}:credentials[\"{host}\"].{part}' <{part}>`"
+            for host in hosts
+            for part in ("username", "password")
+        )
         raise pulumi.RunError(
             f"{NAMESPACE}:credentials is stored in plain text in Pulumi.{pulumi.get_stack()}.yaml. "
-            f"Remove it (`pulumi config rm {NAMESPACE}:credentials`) and set it again with --secret: "
-            f"`pulumi config set --secret --path '{NAMESPACE}:credentials[\"docker.io\"].password' <token>`"
+            f"Remove it (`pulumi config rm {NAMESPACE}:credentials`) and set each login again with --secret: {steps}"
         )
 
     credentials = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pulumi
@@ -375,6 +376,20 @@ def test_plain_text_credentials_are_refused():
         run_program("dev", overrides={"credentials": CREDENTIALS})
     assert "--secret" in str(info.value)
     assert "s3cret-token" not in str(info.value)
+
+
+# The message names the commands for the hosts configured, username and password both: typed with the real CLI
+# (tests/engine/), the next run passes (before, it named docker.io's password only, whatever the host).
+def test_plain_text_credentials_message_gives_every_command_for_the_configured_hosts():
+    logins = {"quay.io": {"username": "bot", "password": "s3cret-token"}}
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", overrides={"credentials": logins})
+    commands = re.findall(r"`(pulumi config [^`]+)`", str(info.value))
+    assert commands == [
+        "pulumi config rm kind-registry-cache:credentials",
+        "pulumi config set --secret --path 'kind-registry-cache:credentials[\"quay.io\"].username' <username>",
+        "pulumi config set --secret --path 'kind-registry-cache:credentials[\"quay.io\"].password' <password>",
+    ]
 
 
 @pytest.mark.parametrize(
