@@ -34,6 +34,13 @@ DERIVED_OUTPUTS = {
 }
 
 
+#: Inputs a component computes from many settings in a way no value check can see through (a digest of the
+#: cluster's inputs: KindCluster.identity): secret whenever any value set with --secret exists.
+DIGEST_INPUTS = {
+    "pulumi:providers:kubernetes": ["cluster_identifier"],
+}
+
+
 def secret_if_touched(value: Any, taint: Taint) -> Any:
     """``value`` as a secret Output when it holds a secret value (known now, or once its Outputs resolve)."""
     if value is None:
@@ -51,7 +58,12 @@ def protect(taint: Taint) -> None:
     def transformation(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
         props = dict(args.props or {})
         touched = False
+        for key in DIGEST_INPUTS.get(args.type_, []):
+            if props.get(key) is not None:
+                props[key] = pulumi.Output.secret(props[key])
         for key, value in props.items():
+            if key in DIGEST_INPUTS.get(args.type_, []):
+                continue
             if _has_output(value) or taint.touches(value):
                 touched = touched or not _has_output(value)
                 props[key] = secret_if_touched(value, taint)

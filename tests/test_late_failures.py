@@ -70,6 +70,8 @@ PLACES = {
     "credentials": lambda v: {"credentials": v},
     "docker": lambda v: {"docker": v},
     "certsDir": lambda v: {"certsDir": v},
+    "localRegistry": lambda v: {"localRegistry": v},
+    "localRegistry.port": lambda v: {"localRegistry": {"enabled": True, "port": v}},
 }
 
 

@@ -51,9 +51,11 @@ def ci_on_dev() -> Recording:
             "cache": {"useStack": "dev"},
             "cluster": {"controlPlanes": 1, "workers": 0, "portMappings": []},
             "addons": {"metallb": {"range": "172.30.254.200-172.30.254.250"}},
+            "localRegistry": {"useStack": "dev"},
         },
         use_stack_file=False,
-        preflight=DEV_CACHES_UP,
+        # dev's caches and local registry, as the preflight lists them.
+        preflight=DEV_CACHES_UP + "\nlocal_registry=kcr-dev-local-registry|running|kind-registry-cache/dev|5001||kind",
     )
 
 
@@ -65,7 +67,8 @@ DEV_CACHES_UP = HEALTHY_PREFLIGHT + "".join(
 
 
 def names(rec: Recording, type_: str) -> set[str]:
-    return {r.name for r in rec.of_type(type_)}
+    """Names of the resources of ``type_``, the local registry's left out (tests/test_local_registry.py)."""
+    return {r.name for r in rec.of_type(type_) if not r.parent.endswith("::local-registry")}
 
 
 def depends_on(rec: Recording, resource: Registered) -> set[str]:
@@ -192,7 +195,7 @@ def test_cache_stats_is_a_stack_output(dev):
 
 def test_shared_mirrors_get_no_container_and_no_volume(mixed):
     assert names(mixed, CONTAINER) == {"cache-ghcr-io", "cache-registry-k8s-io", "cache-gcr-io", "cache-k8s-gcr-io"}
-    assert {r.inputs["name"] for r in mixed.of_type(VOLUME)} == {
+    assert {r.inputs["name"] for r in mixed.of_type(VOLUME) if r.name in names(mixed, VOLUME)} == {
         "kcr-dev-ghcr-io", "kcr-dev-registry-k8s-io", "kcr-dev-gcr-io", "kcr-dev-k8s-gcr-io"
     }
 
@@ -224,7 +227,7 @@ def test_warmup_skips_images_of_shared_mirrors_and_warms_the_local_ones(mixed):
 
 def test_all_mirrors_shared_needs_no_registry_image():
     shared = {host: {"shared": f"http://team.example:5000/{host}/v2"} for host in settings_module.DEFAULT_MIRRORS}
-    rec = run_program("dev", overrides={"cache": {"mirrors": shared}})
+    rec = run_program("dev", overrides={"cache": {"mirrors": shared}, "localRegistry": OFF})
     assert rec.of_type(IMAGE) == [] and rec.of_type(CONTAINER) == [] and rec.of_type(VOLUME) == []
     assert hosts_toml(rec, "gcr.io")["host"]["http://team.example:5000/gcr.io/v2"]["override_path"] is True
 

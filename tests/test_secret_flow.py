@@ -37,10 +37,11 @@ VALUES: dict[str, Callable[[str], Any]] = {
         "ttl": "168h",
         "mirrors": {"quay.io": {"shared": f"http://s{m}.example:5000/v2/x"}, "registry.example.com": f"https://r{m}.example"},
     },
-    "docker": lambda m: {"host": f"tcp://d{m}.example:2376"},
+    "docker": lambda m: {"host": f"unix:///run/d{m}/docker.sock"},
     "certsDir": lambda m: f"~/c{m}/certs.d",
     "warmup": lambda m: {"images": [f"ghcr.io/acme/w{m}:1.0"], "platform": "linux/arm64"},
     "addons": lambda m: {"cilium": {"values": {"extra": {"token": f"t{m}", "deep": [{"x": f"u{m}"}]}}}},
+    "localRegistry": lambda m: {"enabled": True, "name": f"r{m}"},
 }
 SECRET_KEYS = [k for k in TOP_KEYS if k != "credentials"]
 
