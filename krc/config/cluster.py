@@ -62,15 +62,20 @@ class ClusterSettings:
     port_mappings: tuple[PortMapping, ...] = ()
 
     def node_names(self) -> list[str]:
-        """The container names kind gives the nodes, in creation order (kind v0.32.0
-        pkg/cluster/internal/providers/common/namer.go: the first of a role unnumbered, then 2, 3 ...)."""
-        names = [f"{self.name}-control-plane{'' if i == 0 else i + 1}" for i in range(self.control_planes)]
-        return names + [f"{self.name}-worker{'' if i == 0 else i + 1}" for i in range(self.workers)]
+        """The container names kind gives the nodes, in creation order."""
+        return node_names(self.name, self.control_planes, self.workers)
 
     def container_names(self) -> list[str]:
         """Every container name kind may use for this cluster: the nodes and the load balancer in front of
         several control planes."""
         return [*self.node_names(), f"{self.name}{LOAD_BALANCER_SUFFIX}"]
+
+
+def node_names(name: str, control_planes: int, workers: int) -> list[str]:
+    """The container names kind gives a cluster's nodes, in creation order (kind v0.32.0
+    pkg/cluster/internal/providers/common/namer.go: the first of a role unnumbered, then 2, 3 ...)."""
+    names = [f"{name}-control-plane{'' if i == 0 else i + 1}" for i in range(control_planes)]
+    return names + [f"{name}-worker{'' if i == 0 else i + 1}" for i in range(workers)]
 
 
 def suggested_name(text: str) -> str:

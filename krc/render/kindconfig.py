@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from krc.config import ClusterSettings
+from krc.config import ClusterSettings, cluster_models
 from krc.render import mirrors
 
 API_VERSION = "kind.x-k8s.io/v1alpha4"
@@ -35,7 +35,7 @@ class KindOptions:
 
 def node_names(cluster: ClusterSettings) -> list[str]:
     """The container names kind gives the nodes, in creation order."""
-    return cluster.node_names()
+    return cluster_models.node_names(cluster.name, cluster.control_planes, cluster.workers)
 
 
 def api_server_endpoint(cluster: ClusterSettings) -> str:
