@@ -11,9 +11,11 @@ from components.kind_network import KindNetwork, KindNetworkArgs
 from components.local_registry import LocalRegistry, LocalRegistryArgs
 from components.registry_caches import RegistryCaches, RegistryCachesArgs
 from krc.render import addon_values, localregistry, mirrors, warmup
-from program import config, prerequisites
+from program import config, prerequisites, secrets
 
 stack_config = config.load()
+# Values set with --secret stay secrets in every resource and output (before the first resource is created).
+secrets.protect(stack_config.secrets)
 settings = stack_config.settings
 addons = stack_config.addons
 owner = settings.owner
@@ -129,3 +131,5 @@ pulumi.export("chartVersions", cluster_addons.chart_versions)
 pulumi.export("gatewayUrl", cluster_addons.gateway_url)
 pulumi.export("gatewayClass", cluster_addons.gateway_class)
 pulumi.export("localRegistry", registry_info)
+# Last: stack outputs holding a value set with --secret are stored as secrets.
+secrets.protect_outputs(stack_config.secrets)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,8 @@ from krc import config as settings_module
 from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
 from krc.config import addons as addon_settings
 from krc.config import localregistry
+from krc.config import raw as raw_values
+from krc.config import secrecy
 from krc.config.addons import AddonSettings
 from krc.preflight import kindrelease
 
@@ -37,21 +38,28 @@ class StackConfig:
     local_registry: localregistry.LocalRegistrySettings = field(
         default_factory=lambda: localregistry.LocalRegistrySettings(enabled=False)
     )
+    #: The values of config keys set with ``--secret`` (other than credentials), which must stay secret
+    #: wherever they flow (program/secrets.py).
+    secrets: secrecy.Taint = field(default_factory=secrecy.Taint)
 
 
-def _raw(key: str) -> Any:
+def _raw(key: str, problems: list[str] | None = None) -> Any:
     """A config value as stored, secret or not, without logging it or warning about it.
 
     ``Config.get_secret_object`` would wrap the value in an Output, but validation must run
     synchronously, before any resource is registered; the value never leaves this module unwrapped.
+    A value nested too deep or holding a number Pulumi cannot carry (:mod:`krc.config.raw`) is reported into
+    ``problems`` and read as not set, so it reaches neither validation nor any resource.
     """
     text = pulumi.runtime.get_config(f"{NAMESPACE}:{key}")
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    value, found = raw_values.loads(text)
+    if found:
+        if problems is not None:
+            problems.extend(f"{NAMESPACE}:{key}{'.' + path if path else ''}: {why}" for path, why in found)
+        return None
+    return value
 
 
 def _unknown_keys() -> list[str]:
@@ -66,41 +74,31 @@ def _unknown_keys() -> list[str]:
 
 def load() -> StackConfig:
     """Read and validate the stack's config; raise ``pulumi.RunError`` (no traceback) when it is invalid."""
-    raw_credentials = _raw("credentials")
     problems: list[str] = _unknown_keys()
+    raw = {key: _raw(key, problems) for key in TOP_KEYS}
+    raw_credentials = raw["credentials"]
     settings: Settings | None = None
     try:
-        settings = settings_module.parse(
-            project=pulumi.get_project(),
-            stack=pulumi.get_stack(),
-            home=str(Path.home()),
-            cluster=_raw("cluster"),
-            network=_raw("network"),
-            cache=_raw("cache"),
-            credentials=raw_credentials,
-            docker=_raw("docker"),
-            certs_dir=_raw("certsDir"),
-            warmup=_raw("warmup"),
-        )
+        settings = _parse_settings(raw)
     except SettingsError as error:
         problems.extend(error.problems)
     if settings is not None:
         # Reads the file system only: an existing folder must be this stack's (certsdir's ownership rules).
         problem = certsdir.ownership_problem(
-            settings.certs_dir, settings.owner, legacy_ok=settings.certs_dir_is_default
+            settings.certs_dir, settings.owner, legacy_ok=settings.certs_dir_is_default, home=str(Path.home())
         )
         if problem:
             problems.append(f"{NAMESPACE}:certsDir: {problem}")
     # Parsed even when the rest is invalid, so one run reports every problem; MetalLB's range is
     # checked against the subnet only when the network settings are valid.
     try:
-        addons = addon_settings.parse(_raw("addons"), subnet=settings.network.subnet if settings else None)
+        addons = addon_settings.parse(raw["addons"], subnet=settings.network.subnet if settings else None)
     except SettingsError as error:
         problems.extend(error.problems)
     # Checked against the caches' and the cluster's host ports only when those settings are valid.
     try:
         local_registry = localregistry.parse(
-            _raw("localRegistry"),
+            raw["localRegistry"],
             stack=pulumi.get_stack(),
             used=localregistry.ports_in_use(settings.cache, settings.cluster) if settings else None,
         )
@@ -136,4 +134,36 @@ def load() -> StackConfig:
         home=str(Path.home()),
         kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
         local_registry=local_registry,
+        secrets=secrecy.taint(raw, secret_keys(), _parse_everything),
     )
+
+
+def secret_keys() -> list[str]:
+    """The top-level keys stored with ``--secret`` (any value inside them), credentials aside: those are handed
+    over as secrets one by one above."""
+    return [k for k in TOP_KEYS if k != "credentials" and pulumi.runtime.is_config_secret(f"{NAMESPACE}:{k}")]
+
+
+def _parse_settings(raw: dict[str, Any]) -> Settings:
+    return settings_module.parse(
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        home=str(Path.home()),
+        cluster=raw.get("cluster"),
+        network=raw.get("network"),
+        cache=raw.get("cache"),
+        credentials=raw.get("credentials"),
+        docker=raw.get("docker"),
+        certs_dir=raw.get("certsDir"),
+        warmup=raw.get("warmup"),
+    )
+
+
+def _parse_everything(raw: Any) -> list[Any]:
+    """Settings and add-ons of ``raw`` (pure: no file system), for the values a secret key derives."""
+    settings = _parse_settings(dict(raw))
+    return [
+        settings,
+        addon_settings.parse(raw.get("addons"), subnet=settings.network.subnet),
+        localregistry.parse(raw.get("localRegistry"), stack=settings.stack),
+    ]

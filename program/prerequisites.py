@@ -17,8 +17,7 @@ from program.config import StackConfig
 
 def cluster_record(config: StackConfig) -> str:
     """The file the cluster's create script writes: its generation and control-plane container id."""
-    settings = config.settings
-    return f"{settings.state_dir}/kind-{settings.cluster.name}.generation"
+    return config.settings.cluster_record
 
 
 def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generations]:
@@ -67,6 +66,10 @@ def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generation
         )
     except preflight.PreflightError as error:
         raise pulumi.RunError(str(error)) from None
+    # Names this stack would take that something else holds: refused now, never taken over or deleted by `up`.
+    taken = preflight.conflicts(report, settings)
+    if taken:
+        raise pulumi.RunError(preflight.names.message(taken))
     remote = (
         ("local registry: no local-registry-hosting ConfigMap in the cluster; its API server is on the remote engine's "
          "machine, out of reach from here",) if registry and decision.remote_engine else ()

@@ -75,6 +75,8 @@ class Recording:
     invokes: list[tuple[str, dict[str, Any]]]
     #: per invoke, how many resources had been registered when it ran
     invoke_after: list[int] = field(default_factory=list)
+    #: component URN -> (its registered outputs, the names of those holding a secret)
+    component_outputs: dict[str, tuple[dict[str, Any], set[str]]] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -130,6 +132,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         self.invoke_after: list[int] = []
         self.stack_outputs: dict[str, Any] = {}
         self.stack_secret_outputs: set[str] = set()
+        self.component_outputs: dict[str, tuple[dict[str, Any], set[str]]] = {}
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -162,6 +165,12 @@ class _Monitor(pulumi_mocks.MockMonitor):
             wire = _struct_to_python(request.outputs)
             self.stack_secret_outputs = {k for k, v in wire.items() if _contains_secret(v)}
             self.stack_outputs = _unwrap(rpc.deserialize_properties(request.outputs))
+        else:
+            wire = _struct_to_python(request.outputs)
+            self.component_outputs[request.urn] = (
+                _unwrap(rpc.deserialize_properties(request.outputs)),
+                {k for k, v in wire.items() if _contains_secret(v)},
+            )
         return super().RegisterResourceOutputs(request)
 
     def Invoke(self, request):  # noqa: N802 - gRPC method name
@@ -232,6 +241,7 @@ def run_program(
         secret_outputs=set(monitor.stack_secret_outputs),
         invokes=list(monitor.invokes),
         invoke_after=list(monitor.invoke_after),
+        component_outputs=dict(monitor.component_outputs),
     )
 
 

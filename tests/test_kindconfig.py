@@ -155,6 +155,7 @@ def test_create_script_runs_the_chosen_kind_and_records_the_generation(tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "log").read_text() == (
         "create cluster --name other --config -\ndocker inspect --format {{.Id}} other-control-plane\n"
+        "docker ps -a --no-trunc --filter label=io.x-k8s.kind.cluster=other --format {{.ID}} {{.Names}}\n"
     )
     assert record.read_text() == "gen-1 0123abcd\n"
 
@@ -179,7 +180,9 @@ def test_delete_script_removes_the_cluster_and_its_record_only(tmp_path):
     (record.parent / "other-file").write_text("x")
     result = subprocess.run(["sh", "-c", kindconfig.delete_script("other")], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "log").read_text() == "delete cluster --name other\n"
+    assert (tmp_path / "log").read_text() == (
+        "docker ps -a --no-trunc --filter label=io.x-k8s.kind.cluster=other --format {{.ID}}\ndelete cluster --name other\n"
+    )
     assert not record.exists()
     assert (record.parent / "other-file").exists()
 
@@ -195,5 +198,7 @@ def test_delete_script_leaves_a_symlinked_record_alone(tmp_path):
 
 
 def test_commands_quote_the_name_and_run_the_chosen_kind():
-    assert '"$kind_bin" delete cluster --name dev\n' in kindconfig.delete_script("dev")
+    assert 'name=dev\n' in kindconfig.delete_script("dev")
+    assert '"$kind_bin" delete cluster --name "$name"\n' in kindconfig.delete_script("dev")
+    assert "name='a b'\n" in kindconfig.delete_script("a b")
     assert kindconfig.kubeconfig_script("a b").endswith('"$kind_bin" get kubeconfig --name \'a b\'\n')

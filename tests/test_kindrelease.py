@@ -157,6 +157,29 @@ def test_a_symlink_in_our_place_is_refused_and_its_target_untouched(tmp_path, se
     assert server.requests == []
 
 
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root (the test tiers run as root)")
+@pytest.mark.parametrize("case", ["foreign-file", "foreign-folder", "world-writable-folder"])
+def test_another_users_binary_or_folder_is_neither_replaced_nor_deleted(tmp_path, server, case):
+    """Issue #18: the stale-copy delete and the download happen only in a folder and on a file that are ours."""
+    target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("linux", "amd64"), table=fake_table())
+    folder = Path(target.path).parent
+    folder.mkdir(parents=True)
+    Path(target.path).write_bytes(b"someone else's")
+    if case == "foreign-file":
+        os.chown(target.path, NOBODY, NOBODY)
+    elif case == "foreign-folder":
+        os.chown(folder, NOBODY, NOBODY)
+    else:
+        folder.chmod(0o777)
+    with pytest.raises(kindrelease.KindReleaseError, match="owned by user id 65534|writable by other users"):
+        kind.ensure(target)
+    assert Path(target.path).read_bytes() == b"someone else's"
+    assert server.requests == []
+
+
 def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(tmp_path)}
     return subprocess.run([sys.executable, "-m", "krc.commands.kind", *args], cwd=ROOT, env=env, capture_output=True, text=True)

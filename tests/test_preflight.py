@@ -278,5 +278,5 @@ def test_script_reports_caches_nodes_record_and_certs(tmp_path):
     assert rep.certs == "present"
     # Only reads: the docker commands it ran.
     ran = {" ".join(line.split()[:2]) for line in (tmp_path / "log").read_text().splitlines()}
-    assert ran == {"version --format", "context inspect", "info --format", "network ls", "ps -a"}
+    assert ran == {"version --format", "context inspect", "info --format", "network ls", "ps -a", "volume ls"}
     assert f'--filter label={preflight.KIND_CLUSTER_LABEL}=dev' in (tmp_path / "log").read_text()

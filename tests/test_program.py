@@ -12,6 +12,7 @@ import yaml
 from krc.config import certsdir
 from krc import config as settings_module
 from krc import preflight
+from krc.render import kindconfig
 from harness import HEALTHY_PREFLIGHT, Recording, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
@@ -202,7 +203,7 @@ def test_certs_update_in_place_so_mirror_changes_keep_the_cluster(dev):
 def test_cluster_commands(dev):
     cluster = dev.named("kind-cluster")
     assert '"$kind_bin" create cluster --name dev --config -' in cluster.inputs["create"]
-    assert '"$kind_bin" delete cluster --name dev\n' in cluster.inputs["delete"]
+    assert cluster.inputs["delete"] == kindconfig.delete_script("dev")  # by identity: tests/test_cluster_identity.py
     env = cluster.inputs["environment"]
     assert env["KIND_EXPERIMENTAL_DOCKER_NETWORK"] == "kind"
     assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"

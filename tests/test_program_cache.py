@@ -54,9 +54,16 @@ def ci_on_dev() -> Recording:
             "localRegistry": {"useStack": "dev"},
         },
         use_stack_file=False,
-        # dev's local registry, as the preflight lists it.
-        preflight=HEALTHY_PREFLIGHT + "\nlocal_registry=kcr-dev-local-registry|running|kind-registry-cache/dev|5001||kind",
+        # dev's caches and local registry, as the preflight lists them.
+        preflight=DEV_CACHES_UP + "\nlocal_registry=kcr-dev-local-registry|running|kind-registry-cache/dev|5001||kind",
     )
+
+
+#: The dev stack is up on the engine: its six caches exist (cache.useStack needs them).
+DEV_CACHES_UP = HEALTHY_PREFLIGHT + "".join(
+    f"\ncontainer=id-{slug}|kcr-dev-{slug}|kind-registry-cache/dev|"
+    for slug in ("docker-io", "quay-io", "ghcr-io", "registry-k8s-io", "gcr-io", "k8s-gcr-io")
+)
 
 
 def names(rec: Recording, type_: str) -> set[str]:

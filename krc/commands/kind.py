@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from krc import versions
+from krc.config import certsdir
 from krc.preflight.kindrelease import INSTALL_KIND, Asset, KindReleaseError, bin_dir
 
 
@@ -37,6 +38,24 @@ def _regular_or_missing(path: str) -> bool:
     raise KindReleaseError(f"{path} exists and is not a regular file (a symlink?); remove it yourself and run again")
 
 
+def _check_ours(folder: str, path: str) -> None:
+    """Refuse to write, replace or delete in a folder someone else could change, or a file that is not ours.
+
+    The binary runs with the user's rights on every ``up``: the folder and every folder above it must be owned
+    by root or the user and writable by no one else (krc.config.certsdir's rules), and an existing binary the
+    user's own; a stale copy is deleted only then.
+    """
+    uid = os.geteuid()
+    why = certsdir.unsafe_folders(path, uid)
+    if why:
+        raise KindReleaseError(f"{why}; kind is not downloaded there: fix the folder's owner or mode and run again")
+    if os.path.lexists(path) and os.lstat(path).st_uid != uid:
+        raise KindReleaseError(
+            f"{path} is owned by user id {os.lstat(path).st_uid}, not by you; it is neither run nor replaced: "
+            "remove it yourself and run again"
+        )
+
+
 Opener = Callable[[str], BinaryIO]
 
 
@@ -53,6 +72,7 @@ def ensure(target: Asset, opener: Opener = _open_url) -> str:
     os.makedirs(folder, exist_ok=True)
     if os.path.islink(folder) or not os.path.isdir(folder):
         raise KindReleaseError(f"{folder} is not a plain folder (a symlink?); remove it yourself and run again")
+    _check_ours(folder, target.path)
     if _regular_or_missing(target.path):
         if sha256_of(target.path) == target.sha256:
             os.chmod(target.path, 0o755)

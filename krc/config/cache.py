@@ -10,19 +10,20 @@ spellings of one host, two hosts with one container name, ``hostPortStart`` agai
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Discriminator, Tag, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Tag, WithJsonSchema, model_validator
 
 from krc import versions
 
 from . import checks, goduration
 from .base import ConfigModel
 from .errors import NAMESPACE, fail, problem, show, show_key
-from .fields import Integer, Text, text_check
+from .fields import short_repository, Integer, Text, text_check
 
 #: Upstream host -> remote URL of its pull-through cache. k8s.gcr.io is frozen since April 2023
 #: and redirects to registry.k8s.io, so its cache is filled from registry.k8s.io directly.
@@ -42,9 +43,42 @@ DEFAULT_TTL = "0"
 GO_DURATION = re.compile(r"\+?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)")
 IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", re.ASCII)
+#: The default prefix, ``kcr-<stack>``: any length.
+DEFAULT_PREFIX = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", re.ASCII)
 # Pulumi stack names: letters, digits, '_', '.', '-'.
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
 NAME_PREFIX_ALLOWED = "a docker-name-safe prefix (letters, digits, '_', '.', '-')"
+#: A DNS label (RFC 1123): what a cache's container name must be for nodes to resolve it through Docker's
+#: embedded DNS (hosts.toml names the cache ``http://<container>:5000``). Go's resolver refuses a label of over
+#: 63 characters (go1.26 src/net/dnsclient.go, isDomainName), and a name with '.' is several labels.
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
+#: A docker volume is a folder named after it (/var/lib/docker/volumes/<name>): NAME_MAX is 255 bytes.
+VOLUME_NAME_MAX = 255
+
+
+def _short_hash(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:6]
+
+
+def dns_label(name: str) -> str:
+    """``name`` itself when it is a DNS label already; else a deterministic one that always resolves.
+
+    Lower-cased, every run of other characters ('_', '.') made one '-', cut to 56 characters and followed by
+    '-' and six hex digits of the SHA-256 of ``name``: ``kcr-Feature_X-docker-io`` ->
+    ``kcr-feature-x-docker-io-<hash>``. The hash keeps two names that shorten alike apart, and the same name
+    always gives the same label (the container keeps its name from one ``up`` to the next).
+    """
+    if DNS_LABEL.fullmatch(name):
+        return name
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:56].rstrip("-")
+    return f"{base or 'kcr'}-{_short_hash(name)}"
+
+
+def volume_name_for(name: str) -> str:
+    """``name`` when Docker can name a volume so (it always is below 256 characters); else shortened with a hash."""
+    if len(name) <= VOLUME_NAME_MAX:
+        return name
+    return f"{name[:VOLUME_NAME_MAX - 7]}-{_short_hash(name)}"
 
 
 @dataclass(frozen=True)
@@ -90,12 +124,14 @@ class CacheSettings:
         return tuple(m for m in self.mirrors if m.is_local)
 
     def container_name(self, mirror: Mirror) -> str:
-        """The cache container's name, which nodes resolve through Docker's embedded DNS."""
-        return f"{self.name_prefix}-{mirror.slug}"
+        """The cache container's name, which nodes resolve through Docker's embedded DNS: always a DNS label
+        (``<namePrefix>-<slug>``, or that name shortened by :func:`dns_label` when it is not one)."""
+        return dns_label(f"{self.name_prefix}-{mirror.slug}")
 
     def volume_name(self, mirror: Mirror) -> str:
-        """The docker volume holding the cache's data; it outlives ``pulumi destroy``."""
-        return f"{self.name_prefix}-{mirror.slug}"
+        """The docker volume holding the cache's data; it outlives ``pulumi destroy``. Never resolved by DNS, so
+        it stays ``<namePrefix>-<slug>`` (shortened only past Docker's limit): a renamed container keeps its cache."""
+        return volume_name_for(f"{self.name_prefix}-{mirror.slug}")
 
     def host_port(self, mirror: Mirror) -> int | None:
         """The 127.0.0.1 port the cache's registry API is published on, if publishing is on."""
@@ -151,8 +187,16 @@ SharedUrl = Annotated[str, BeforeValidator(_shared_url), WithJsonSchema({"type":
 
 
 def _mirror_host(host: Any) -> str:
-    if not isinstance(host, str) or checks.text_problem(host) is not None or checks.text_problem(normalize_host(host), checks.HOSTNAME) is not None:
-        raise fail("the key must be a registry host such as 'docker.io' or 'registry.example.com:5000'")
+    if (
+        not isinstance(host, str)
+        or checks.text_problem(host) is not None
+        or checks.text_problem(normalize_host(host), checks.HOSTNAME) is not None
+        or not checks.go_resolvable(normalize_host(host))
+    ):
+        raise fail(
+            "the key must be a registry host such as 'docker.io' or 'registry.example.com:5000' (a name needs a "
+            "letter: Go's resolver looks up no name of digits and dots alone)"
+        )
     why = checks.port_problem(normalize_host(host))
     if why:
         raise fail(f"the key {why}")
@@ -222,7 +266,7 @@ def _ttl(value: Any) -> str:
 class CacheConfig(ConfigModel):
     """The pull-through caches."""
 
-    image: Text(IMAGE_REF, "an image reference such as 'registry:3'", schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]") = versions.REGISTRY_IMAGE
+    image: Annotated[Text(IMAGE_REF, "an image reference such as 'registry:3'", schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]"), AfterValidator(short_repository)] = versions.REGISTRY_IMAGE
     """The registry image of every local cache."""
     ttl: Annotated[str, BeforeValidator(_ttl), WithJsonSchema({"type": "string", "pattern": f"^(?:{GO_DURATION.pattern})$"})] = DEFAULT_TTL
     """How long a cached blob lives, as a Go duration; "0" never expires."""
@@ -284,7 +328,10 @@ def build(config: CacheConfig, stack: str) -> tuple[CacheSettings | None, list[s
     """The cache settings (``has_credentials`` is set afterwards by :mod:`krc.config.credentials`)."""
     problems: list[str] = []
     prefix = config.name_prefix if config.name_prefix is not None else default_name_prefix(stack)
-    if checks.text_problem(prefix, DOCKER_NAME) is not None:
+    # The default from a long stack name (a CI branch) is fine: container names are made DNS labels
+    # (dns_label) and volume names shortened (volume_name_for) whatever the prefix's length.
+    grammar = DOCKER_NAME if config.name_prefix is not None else DEFAULT_PREFIX
+    if checks.text_problem(prefix, grammar) is not None:
         problems.append(problem("cache.namePrefix", f"must be {NAME_PREFIX_ALLOWED} (set cache.namePrefix; the default derives from the stack name); got {show(prefix)}"))
     use_stack = config.use_stack
     if use_stack is not None and use_stack == stack:
@@ -296,7 +343,12 @@ def build(config: CacheConfig, stack: str) -> tuple[CacheSettings | None, list[s
         # The other stack's caches are containers on this engine, named as that stack names them.
         other = default_name_prefix(use_stack)
         mirrors = tuple(
-            Mirror(m.host, m.remote, shared=container_url(f"{other}-{m.slug}"), shared_container=f"{other}-{m.slug}")
+            Mirror(
+                m.host,
+                m.remote,
+                shared=container_url(dns_label(f"{other}-{m.slug}")),
+                shared_container=dns_label(f"{other}-{m.slug}"),
+            )
             if m.is_local
             else m
             for m in mirrors

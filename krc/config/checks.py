@@ -75,9 +75,67 @@ class Url:
         return self.parts.hostname or ""
 
 
+#: ``@`` that starts an image digest (``nginx@sha256:<hex>``), not the end of a URL's userinfo.
+_DIGEST_AT = re.compile(r"@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
+
+#: A URL's scheme and its "//" at the very start (a "://" later on may be inside a password).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: What replaces the user name and password of anything that looks like a URL.
+REDACTED = "<credentials removed>"
+
+
 def redact(value: str) -> str:
-    """``value`` with any userinfo replaced, so a message can show where a URL points without a secret."""
-    return re.sub(r"(?<=://)[^/@]*@", "<credentials removed>@", value)
+    """``value`` with the userinfo of anything URL-like replaced, so a message can show where it points.
+
+    One value is one URL as far as redaction goes: everything from after its scheme's ``://`` (or from its
+    start when it does not start with one: ``me:pw@host``, ``https:/me:pw@host``) up to its *last* ``@`` goes, so a
+    password holding ``/``, ``?``, ``#``, ``@`` or a space is never cut short — a URL parser would end the
+    userinfo at the first of them and show the rest. An ``@`` that starts an image digest
+    (``nginx@sha256:...``) is not userinfo. Over-redacting a value that only looks like a URL is accepted.
+    """
+    digests = {m.start() for m in _DIGEST_AT.finditer(value)}
+    at = max((i for i, char in enumerate(value) if char == "@" and i not in digests), default=-1)
+    if at < 0:
+        return value
+    scheme = _SCHEME.match(value)
+    start = scheme.end() if scheme is not None and scheme.end() <= at else 0
+    return value[:start] + REDACTED + value[at:]
+
+
+def redact_text(text: str) -> str:
+    """Free text (a tool's error output) with every whitespace-separated word passed through :func:`redact`."""
+    return "".join(redact(word) for word in re.split(r"(\s+)", text))
+
+
+def escape_non_ascii(text: str) -> str:
+    """``text`` with every non-ASCII character written as ``\\uXXXX``, and what the first few are, named.
+
+    A lookalike (Cyrillic ``о`` in ``dоcker.io``) then reads as what it is: ``d\\u043ecker.io (\\u043e is
+    CYRILLIC SMALL LETTER O)``.
+    """
+    if text.isascii():
+        return text
+    return "".join(_escape(char) for char in text) + non_ascii_names(text)
+
+
+def quoted(text: str) -> str:
+    """``text`` quoted as Python would (``repr``), with every non-ASCII character as ``\\uXXXX``."""
+    return "".join(_escape(char) for char in repr(text))
+
+
+def non_ascii_names(text: str) -> str:
+    """`` (\\u043e is CYRILLIC SMALL LETTER O)`` for the first few non-ASCII characters of ``text``, or ``""``."""
+    found = list(dict.fromkeys(char for char in text if not char.isascii()))
+    if not found:
+        return ""
+    names = ", ".join(f"{_escape(char)} is {unicodedata.name(char, 'an unnamed character')}" for char in found[:3])
+    return f" ({names}{', ...' if len(found) > 3 else ''})"
+
+
+def _escape(char: str) -> str:
+    if char.isascii():
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
 
 
 def parse_url(value: Any, schemes: tuple[str, ...], *, userinfo: str = "forbidden") -> tuple[Url | None, str | None]:
@@ -109,8 +167,27 @@ def parse_url(value: Any, schemes: tuple[str, ...], *, userinfo: str = "forbidde
     if port is not None and not 1 <= port <= 65535:
         return None, f"has the port {port}; a port is a number from 1 to 65535"
     if not _host_ok(hostname, bracketed="[" in parts.netloc):
-        return None, f"has the host {hostname!r}, which is neither a DNS name nor an IP address"
+        return None, (
+            f"has the host {hostname!r}, which is neither a DNS name nor an IP address (a name needs a letter: "
+            "Go's resolver looks up no name of digits and dots alone)"
+        )
     return Url(value, parts), None
+
+
+def go_resolvable(name: str) -> bool:
+    """Whether Go's resolver (the registry's, containerd's, the Docker CLI's) will look ``name`` up at all.
+
+    Go refuses a name made only of digits and dots that is no IPv4 address (``123.456``, ``1.2.3``) with "no
+    such host" before asking DNS: ``isDomainName`` requires a letter, ``-`` or ``_`` (go1.26
+    src/net/dnsclient.go, ``nonNumeric``). The rest of its rules (labels of 1-63 characters, 253 in all, no
+    leading or trailing ``-``) are :data:`HOSTNAME`'s.
+    """
+    host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    try:
+        ipaddress.IPv4Address(host)
+        return True
+    except ValueError:
+        return HOSTNAME.fullmatch(name) is not None and any(c.isalpha() or c == "-" for c in host)
 
 
 def _host_ok(hostname: str, *, bracketed: bool) -> bool:
@@ -119,8 +196,4 @@ def _host_ok(hostname: str, *, bracketed: bool) -> bool:
             return ipaddress.ip_address(hostname).version == 6
         except ValueError:
             return False
-    try:
-        ipaddress.IPv4Address(hostname)
-        return True
-    except ValueError:
-        return HOSTNAME.fullmatch(hostname) is not None
+    return go_resolvable(hostname)

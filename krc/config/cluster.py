@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from krc import versions
 
 from . import checks
 from .base import ConfigModel
-from .errors import fail, problem, show
-from .fields import Integer, Text
+from .errors import NAMESPACE, fail, problem, show
+from .fields import short_repository, Integer, Text
 
 DEFAULT_PORT_MAPPINGS: tuple[dict[str, Any], ...] = (
     {"containerPort": 80, "hostPort": 80, "listenAddress": "127.0.0.1", "protocol": "TCP"},
@@ -27,10 +27,17 @@ DEFAULT_PORT_MAPPINGS: tuple[dict[str, Any], ...] = (
 )
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
-# kind accepts ^[a-z0-9.-]+$; the longest node name kind derives is "<name>-external-load-balancer",
-# and container hostnames must stay within 63 characters.
-CLUSTER_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,38}[a-z0-9])?", re.ASCII)
-CLUSTER_NAME_ALLOWED = "1-40 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
+# kind accepts ^[a-z0-9.-]+$ (kind v0.32.0 pkg/internal/apis/config/validate.go:33) and names each node container
+# "<name>-<role>[N]" with that as its hostname (pkg/cluster/internal/providers/docker/provision.go:217), which
+# kubeadm takes as the Node's name: an RFC 1123 subdomain, i.e. dot-separated labels of a-z, 0-9 and '-' that
+# start and end with a letter or digit (no "a..b", no "a.-b"). The longest node name is
+# "<name>-external-load-balancer" (23 more): 40 keeps it within a 63-character label and a hostname.
+CLUSTER_NAME = re.compile(r"(?=.{1,40}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", re.ASCII)
+CLUSTER_NAME_ALLOWED = (
+    "1-40 characters of a-z, 0-9, '.' and '-', each dot-separated part starting and ending with a letter or digit"
+)
+#: kind's node roles as it names their containers (kind v0.32.0 pkg/cluster/constants/constants.go).
+LOAD_BALANCER_SUFFIX = "-external-load-balancer"
 IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 
 
@@ -53,6 +60,28 @@ class ClusterSettings:
     workers: int = 0
     node_image: str = versions.NODE_IMAGE
     port_mappings: tuple[PortMapping, ...] = ()
+
+    def node_names(self) -> list[str]:
+        """The container names kind gives the nodes, in creation order."""
+        return node_names(self.name, self.control_planes, self.workers)
+
+    def container_names(self) -> list[str]:
+        """Every container name kind may use for this cluster: the nodes and the load balancer in front of
+        several control planes."""
+        return [*self.node_names(), f"{self.name}{LOAD_BALANCER_SUFFIX}"]
+
+
+def node_names(name: str, control_planes: int, workers: int) -> list[str]:
+    """The container names kind gives a cluster's nodes, in creation order (kind v0.32.0
+    pkg/cluster/internal/providers/common/namer.go: the first of a role unnumbered, then 2, 3 ...)."""
+    names = [f"{name}-control-plane{'' if i == 0 else i + 1}" for i in range(control_planes)]
+    return names + [f"{name}-worker{'' if i == 0 else i + 1}" for i in range(workers)]
+
+
+def suggested_name(text: str) -> str:
+    """A valid cluster name made from ``text`` (a stack name such as ``Feature_X``): ``feature-x``."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].rstrip("-")
+    return name or "kind"
 
 
 def _ip_address(value: Any) -> str:
@@ -99,7 +128,7 @@ class ClusterConfig(ConfigModel):
     """Control-plane nodes."""
     workers: Integer(0, 64) = 0
     """Worker nodes."""
-    node_image: Text(IMAGE_REF, "a kindest/node image reference such as " + repr(versions.NODE_IMAGE.split("@")[0]), schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]") = versions.NODE_IMAGE
+    node_image: Annotated[Text(IMAGE_REF, "a kindest/node image reference such as " + repr(versions.NODE_IMAGE.split("@")[0]), schema_pattern=r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*[a-zA-Z0-9]"), AfterValidator(short_repository)] = versions.NODE_IMAGE
     """The kindest/node image (default: the pinned kind release's, by digest)."""
     port_mappings: list[PortMappingConfig] = Field(default_factory=lambda: [PortMappingConfig.model_validate(m) for m in DEFAULT_PORT_MAPPINGS])
     """Host ports of the first control-plane node (default: 80 and 443 on 127.0.0.1)."""
@@ -125,7 +154,12 @@ def build(config: ClusterConfig, stack: str) -> tuple[ClusterSettings | None, li
             problem(
                 "cluster.name",
                 f"must be {CLUSTER_NAME_ALLOWED}; got {show(name)}"
-                + ("" if config.name is not None else " from the stack name: set cluster.name"),
+                + (
+                    ""
+                    if config.name is not None
+                    else f" from the stack name: set cluster.name, e.g. `pulumi config set --path {NAMESPACE}:cluster.name "
+                    f"{suggested_name(name)}`"
+                ),
             )
         )
     mappings: list[PortMapping] = []

@@ -51,9 +51,21 @@ def check(credentials: Mapping[str, CredentialConfig], cache: CacheSettings) -> 
     shared = {m.host: m.shared for m in cache.mirrors if m.shared}
     problems: list[str] = []
     logins: set[str] = set()
+    spelled: dict[str, str] = {}
     for host_raw, entry in credentials.items():
         host = normalize_host(str(host_raw))
         key = f"credentials.{show_key(host_raw)}"
+        if host in spelled:
+            # Two spellings of one host (docker.io, Docker.IO): which login the cache used would be chance.
+            problems.append(
+                problem(
+                    key,
+                    f"names the same upstream as credentials.{show_key(spelled[host])}: keep one login "
+                    f"(`pulumi config rm --path '{NAMESPACE}:credentials[\"{_quoted(host_raw)}\"]'`)",
+                )
+            )
+            continue
+        spelled[host] = str(host_raw)
         if host not in hosts:
             problems.append(problem(key, f"names no configured mirror; configured: {', '.join(sorted(hosts)) or 'none'}"))
             continue
@@ -79,6 +91,11 @@ def check(credentials: Mapping[str, CredentialConfig], cache: CacheSettings) -> 
         logins.add(host)
     mirrors = tuple(dataclasses.replace(m, has_credentials=m.host in logins) for m in cache.mirrors)
     return dataclasses.replace(cache, mirrors=mirrors), problems
+
+
+def _quoted(host: Any) -> str:
+    """``host`` as it goes between the double quotes of a ``--path`` key (a control character makes it unusable)."""
+    return str(host).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def credentials_for(raw: Any, host: str) -> tuple[str, str] | None:

@@ -17,6 +17,8 @@ from .base import ConfigModel
 from .errors import fail, show
 
 DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh", "npipe")
+#: sockaddr_un's sun_path holds 108 bytes on Linux with the final NUL (man 7 unix); macOS has 104.
+SOCKET_PATH_MAX = 107
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,12 @@ def _docker_host(host: Any) -> str | None:
     # ssh://user@host is how Docker names a remote engine; a password never belongs in it.
     if isinstance(host, str) and host.startswith(("unix://", "npipe://")):
         why = checks.text_problem(host)  # a socket path: no host to check
+        path = host.split("://", 1)[1]
+        if why is None and host.startswith("unix://") and len(path.encode()) > SOCKET_PATH_MAX:
+            why = (
+                f"has a socket path of {len(path.encode())} bytes; a Unix socket's path has at most {SOCKET_PATH_MAX} "
+                "(connecting fails only when `up` runs): use a shorter path or a symbolic link to the socket"
+            )
     else:
         why = checks.parse_url(host, DOCKER_HOST_SCHEMES, userinfo="user")[1]
     if why:

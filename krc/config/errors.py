@@ -36,6 +36,11 @@ class SettingsError(ValueError):
     """One or more stack settings are invalid; ``problems`` lists each with its key and the fix."""
 
     def __init__(self, problems: list[str]) -> None:
+        # A lookalike character anywhere in a message (a key, a value, a name found on the machine) is shown
+        # as what it is: escaped and named (checks.escape_non_ascii).
+        # And no word of a message shows a URL's userinfo, whoever wrote it (checks.redact_text): a safety net
+        # under show()/show_key(), which redact each value whole.
+        problems = [checks.escape_non_ascii(checks.redact_text(p)) for p in problems]
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
@@ -62,16 +67,30 @@ def did_you_mean(word: Any, allowed: tuple[str, ...]) -> str:
 
 
 def show_key(key: Any) -> str:
-    """A key inside a message: URL userinfo removed, control characters escaped, ordinary spellings readable."""
+    """A key inside a message: URL userinfo removed; quoted with every control, non-ASCII (a lookalike such as
+    Cyrillic ``о``) and backslash character escaped unless it is plain ASCII; ordinary spellings readable."""
     text = checks.redact(str(key))
-    return text if checks.control_character(text) is None else repr(text)
+    plain = text.isascii() and text.isprintable() and "\\" not in text and checks.control_character(text) is None
+    return text if plain else checks.quoted(text) + checks.non_ascii_names(text)
+
+
+#: Longer strings are cut in messages (a pasted file would bury the message).
+_MAX_SHOWN_CHARACTERS = 200
+#: Longer numbers are described by their size: Python refuses to print an integer of over 4300 digits.
+_MAX_SHOWN_DIGITS = 40
 
 
 def show(value: Any) -> str:
-    """A value inside a message: strings quoted with any URL userinfo removed, objects and lists by type."""
+    """A value inside a message: strings quoted with any URL userinfo removed and non-ASCII characters escaped
+    (``'d\\u043ecker.io'``), objects and lists by type, huge numbers by their size."""
     if isinstance(value, str):
-        return repr(checks.redact(value))
-    return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        text = checks.redact(value)
+        if len(text) > _MAX_SHOWN_CHARACTERS:
+            return f"{checks.quoted(text[:_MAX_SHOWN_CHARACTERS])}... ({len(text)} characters){checks.non_ascii_names(text)}"
+        return checks.quoted(text) + checks.non_ascii_names(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3.33 * _MAX_SHOWN_DIGITS:
+        return f"a {value.bit_length()}-bit integer"
+    return ascii(value) if not isinstance(value, (dict, list)) else type(value).__name__
 
 
 def allowed_keys(model: type[BaseModel]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from . import checks
+from . import checks, imageref
 from .errors import fail, show
 
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -23,6 +23,8 @@ _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 def to_integer(value: Any, low: int, high: int) -> int:
     """``value`` as an integer from ``low`` to ``high``; raises our message otherwise."""
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        if len(value.strip().lstrip("+-")) > 20:  # int() refuses over 4300 digits; no setting needs 20
+            raise fail(f"must be an integer from {low} to {high}; got a number of {len(value.strip().lstrip('+-'))} digits")
         value = int(value)  # `pulumi config set --path` stores numbers given on the CLI as text
     if isinstance(value, bool) or not isinstance(value, int):
         raise fail(f"must be an integer from {low} to {high}; got {show(value)}")
@@ -78,3 +80,11 @@ def Text(pattern: re.Pattern[str], allowed: str, *, schema_pattern: str | None =
     """A string matching all of ``pattern`` (ASCII, no control characters)."""
     schema = {"type": "string", "pattern": f"^(?:{schema_pattern or pattern.pattern})$"}
     return Annotated[str, BeforeValidator(text_check(pattern, allowed)), WithJsonSchema(schema)]
+
+
+def short_repository(value: str) -> str:
+    """An image reference whose repository a registry accepts (distribution's 255 characters)."""
+    why = imageref.repository_length_problem(value)
+    if why:
+        raise fail(f"{why}; got {show(value)}")
+    return value

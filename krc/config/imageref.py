@@ -16,6 +16,13 @@ _DIGEST = re.compile(r"sha256:[a-f0-9]{64}", re.ASCII)
 _HOST = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?", re.ASCII)
 
 
+#: The longest repository path (without the registry host) distribution accepts: longer names are refused with
+#: "repository name must not be more than 255 characters" (distribution v3.1.1, vendored
+#: github.com/distribution/reference v0.6.0 reference.go:39 RepositoryNameTotalLengthMax, checked at :209 and :256;
+#: the cache checks every request's name with reference.WithName, registry/handlers/app.go:743).
+REPOSITORY_NAME_MAX = 255
+
+
 class ReferenceError(ValueError):
     """The text is not an image reference; the message says why."""
 
@@ -83,4 +90,27 @@ def parse_reference(text: str) -> ImageRef:
     for component in path:
         if not _COMPONENT.fullmatch(component):
             raise ReferenceError(f"{component!r} is not a valid repository name component (lowercase)")
-    return ImageRef(host=host, repository="/".join(path), tag=tag, digest=digest or None)
+    repository = "/".join(path)
+    if len(repository) > REPOSITORY_NAME_MAX:
+        raise ReferenceError(
+            f"its repository name has {len(repository)} characters; registries (distribution) accept at most "
+            f"{REPOSITORY_NAME_MAX}"
+        )
+    return ImageRef(host=host, repository=repository, tag=tag, digest=digest or None)
+
+
+def repository_length_problem(text: str) -> str | None:
+    """Why the image ``text`` names a repository longer than :data:`REPOSITORY_NAME_MAX`, or ``None``."""
+    name = text.partition("@")[0]
+    if name.rfind(":") > name.rfind("/"):
+        name = name[: name.rfind(":")]
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    repository = "/".join(parts)
+    if len(repository) > REPOSITORY_NAME_MAX:
+        return (
+            f"its repository name has {len(repository)} characters; registries (distribution) accept at most "
+            f"{REPOSITORY_NAME_MAX}"
+        )
+    return None

@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 from . import checks
 from .base import ConfigModel
 from .errors import fail, show
-from .fields import Integer, Text
+from .fields import Integer, text_check
 
 DEFAULT_SUBNET = "172.30.0.0/16"
 DEFAULT_MTU = 1500
@@ -65,10 +65,31 @@ Subnet = Annotated[
 ]
 
 
+#: Docker's own networks, which cannot be created and carry no subnet or aliases of ours: "bridge", "host",
+#: "none" and "default" (moby/moby daemon/network/network_mode_unix.go, isPreDefined), "nat" on Windows
+#: (network_mode_windows.go), and "container", reserved for ``--network container:<id>`` (network_mode.go,
+#: IsReserved). The program would adopt such a network "as it is" and kind would fail on it.
+PREDEFINED_NETWORKS = ("bridge", "host", "none", "default", "nat", "container")
+
+
+def _network_name(value: Any) -> str:
+    value = text_check(DOCKER_NAME, "a docker network name (letters, digits, '_', '.', '-')")(value)
+    if value in PREDEFINED_NETWORKS:
+        raise fail(
+            f"must not be one of Docker's predefined networks ({', '.join(PREDEFINED_NETWORKS)}); got {show(value)}: "
+            "use a network of its own, such as 'kind'"
+        )
+    return value
+
+
 class NetworkConfig(ConfigModel):
     """The docker network of nodes and caches."""
 
-    name: Text(DOCKER_NAME, "a docker network name (letters, digits, '_', '.', '-')") = "kind"
+    name: Annotated[
+        str,
+        BeforeValidator(_network_name),
+        WithJsonSchema({"type": "string", "pattern": f"^(?:{DOCKER_NAME.pattern})$", "not": {"enum": list(PREDEFINED_NETWORKS)}}),
+    ] = "kind"
     """The docker network's name."""
     subnet: Subnet = ipaddress.IPv4Network(DEFAULT_SUBNET)
     """A private IPv4 CIDR from /8 to /24."""

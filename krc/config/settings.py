@@ -24,7 +24,7 @@ from .cluster import ClusterConfig, ClusterSettings
 from .credentials import CREDENTIAL_SCHEMA, SECURE_SCHEMA, CredentialConfig
 from .docker import DockerConfig, DockerSettings
 from .localregistry import LocalRegistryConfig
-from .errors import SettingsError, as_mapping, problem, problems_from
+from .errors import NAMESPACE, SettingsError, as_mapping, problem, problems_from
 from .network import NetworkConfig, NetworkSettings
 from .warmup import WarmupConfig, WarmupSettings
 
@@ -68,6 +68,11 @@ class Settings:
     certs_dir_is_default: bool = False
     #: The stack's own folder, ``~/.kind-registry-cache/<stack>``: the cluster's record lives there.
     state_dir: str = ""
+
+    @property
+    def cluster_record(self) -> str:
+        """The file the cluster's create script writes: its generation and node container ids."""
+        return f"{self.state_dir}/kind-{self.cluster.name}.generation"
 
     @property
     def owner(self) -> str:
@@ -123,7 +128,17 @@ def parse(
     if cache_settings is not None and logins is not None:
         cache_settings, found = credentials_module.check(logins, cache_settings)
         problems += found
+    if cluster_settings is not None and cache_settings is not None:
+        problems += _name_collisions(cluster_settings, cache_settings)
     certs, certs_default = _certs_dir(certs_dir, home, project, stack, problems)
+    state_dir = str(PurePosixPath(home) / f".{project}" / stack)
+    if certs and cluster_settings is not None:
+        # The folder's removal must never take the program's own files with it (a late failure otherwise:
+        # the create script's record written into, or as, the mounted folder).
+        record = f"{state_dir}/kind-{cluster_settings.name}.generation"
+        why = certsdir.program_paths_problem(certs, record=record, own_folders=(state_dir, *certsdir.program_folders(home)))
+        if why:
+            problems.append(problem("certsDir", why))
     if problems:
         raise SettingsError(problems)
     assert cluster_settings and network_config and cache_settings and docker_config and warmup_config
@@ -137,8 +152,25 @@ def parse(
         certs_dir=certs,
         warmup=warmup_config.settings(),
         certs_dir_is_default=certs_default,
-        state_dir=str(PurePosixPath(home) / f".{project}" / stack),
+        state_dir=state_dir,
     )
+
+
+def _name_collisions(cluster: ClusterSettings, cache: CacheSettings) -> list[str]:
+    """A cache container named like one of kind's own containers (``<cluster>-control-plane``, workers, the load
+    balancer): kind's create, or the cache's, would fail on the taken name."""
+    kind_names = set(cluster.container_names())
+    clashes = sorted(c for c in (cache.container_name(m) for m in cache.local_mirrors) if c in kind_names)
+    if not clashes:
+        return []
+    return [
+        problem(
+            "cache.namePrefix",
+            f"gives the cache container {clashes[0]!r}, a name kind gives a node of cluster "
+            f"{cluster.name!r}; set another prefix, e.g. `pulumi config set --path "
+            f"{NAMESPACE}:cache.namePrefix kcr-{cluster.name}`",
+        )
+    ]
 
 
 def _credentials(raw: Any, problems: list[str]) -> Mapping[str, CredentialConfig] | None:

@@ -4,6 +4,7 @@
 - :mod:`.report`: its output parsed;
 - :mod:`.decide`: the decision (kind, network, routability) or a :class:`PreflightError` with the fix;
 - :mod:`.drift`: the generation tokens that make ``up`` recreate what was removed by hand;
+- :mod:`.names`: the names this stack takes on the engine, against what already holds them;
 - :mod:`.localregistry`: whether this stack's local registry can have its name and port, or whose it uses;
 - :mod:`.kindrelease`: which pinned kind binary this machine needs.
 
@@ -15,6 +16,7 @@ from .decide import (
     refuse_addons_on_remote_engine,
 )
 from .drift import Generations, generations, new_token
+from .names import conflicts
 from .localregistry import LocalRegistryPlan
 from .report import DockerNetwork, Report, kind_version, parse
 from .script import KIND_CLUSTER_LABEL, LABEL_GENERATION, LABEL_OWNER, SCRIPT, environment
@@ -22,6 +24,7 @@ from .script import KIND_CLUSTER_LABEL, LABEL_GENERATION, LABEL_OWNER, SCRIPT, e
 __all__ = [
     "INSTALL_DOCKER", "Decision", "KindChoice", "PreflightError", "check", "is_remote_engine", "kind_network_routable",
     "refuse_addons_on_remote_engine",
-    "Generations", "generations", "new_token", "LocalRegistryPlan", "DockerNetwork", "Report", "kind_version", "parse",
+    "Generations", "generations", "new_token", "conflicts", "LocalRegistryPlan", "DockerNetwork", "Report", "kind_version",
+    "parse",
     "KIND_CLUSTER_LABEL", "LABEL_GENERATION", "LABEL_OWNER", "SCRIPT", "environment",
 ]

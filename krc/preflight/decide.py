@@ -7,6 +7,7 @@ and whether this machine can route to the kind network (no Pulumi here).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -225,10 +226,16 @@ def _network_decision(report: Report, network: NetworkSettings, owner: str) -> t
         f"`pulumi config set --path {NAMESPACE}:network.subnet {existing.subnets[0] if existing.subnets else '<cidr>'}`; "
         f"or remove it: `docker network rm {network.name}` (it has {existing.containers} container(s) attached; "
         f"delete their kind clusters first with `kind delete cluster --name <name>`); or use another network: "
-        f"`pulumi config set --path {NAMESPACE}:network.name kind-{owner.split('/')[-1]}`"
+        f"`pulumi config set --path {NAMESPACE}:network.name {_free_network_name(report, owner)}`"
     )
 
 
+def _free_network_name(report: Report, owner: str) -> str:
+    """A docker network name no network uses, valid as network.name: ``kind-<stack>`` cut to 63, then -2, -3 ..."""
+    base = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"kind-{owner.split('/')[-1]}")[:60]
+    used = {n.name for n in report.networks}
+    candidates = [base] + [f"{base}-{i}" for i in range(2, 100)]
+    return next((c for c in candidates if c not in used), f"{base}-x")
 def _refuse_a_changed_network(existing: DockerNetwork, network: NetworkSettings) -> None:
     """This stack's network exists with another subnet or MTU than the settings ask: refuse before anything changes.
 

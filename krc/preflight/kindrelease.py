@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from krc import versions
+from krc.config import certsdir
 
 #: Where kind publishes release assets (``kind-<os>-<arch>`` and ``kind-<os>-<arch>.sha256sum``).
 DEFAULT_BASE_URL = f"https://github.com/kubernetes-sigs/kind/releases/download/{versions.KIND_VERSION}"
@@ -48,7 +49,7 @@ def machine_platform(system: str | None = None, machine: str | None = None) -> t
 
 def bin_dir(home: str) -> Path:
     """The program's own folder for downloaded tools."""
-    return Path(home) / ".kind-registry-cache" / "bin"
+    return Path(certsdir.program_folders(home)[0])
 
 
 def asset(

@@ -53,6 +53,18 @@ class Published:
 
 
 @dataclass(frozen=True)
+class Container:
+    """One container on the engine, by name, with the labels that say whose it is."""
+
+    id: str
+    name: str
+    #: ``kind-registry-cache.stack``: ``<project>/<stack>`` of the stack whose cache it is ("" for none).
+    stack: str = ""
+    #: ``io.x-k8s.kind.cluster``: the kind cluster it is a node of ("" for none).
+    cluster: str = ""
+
+
+@dataclass(frozen=True)
 class Report:
     """What :data:`SCRIPT` printed, parsed."""
 
@@ -75,6 +87,10 @@ class Report:
     cluster_record: str = ""
     #: Whether the certs folder exists: "present", "missing", or "" when not asked.
     certs: str = ""
+    #: Every container on the engine (all states), by name.
+    containers: dict[str, Container] = field(default_factory=dict)
+    #: Every volume on the engine: name -> its ``kind-registry-cache.stack`` label ("" for none).
+    volumes: dict[str, str] = field(default_factory=dict)
     #: Every local registry container on the engine, of any stack.
     local_registries: tuple[FoundRegistry, ...] = ()
     #: Running containers that publish a port (asked only for this stack's own local registry).
@@ -95,6 +111,8 @@ def parse(stdout: str) -> Report:
     networks: list[DockerNetwork] = []
     caches: dict[str, str] = {}
     nodes: dict[str, str] = {}
+    containers: dict[str, Container] = {}
+    volumes: dict[str, str] = {}
     registries: list[FoundRegistry] = []
     published: list[Published] = []
     for line in stdout.splitlines():
@@ -109,6 +127,15 @@ def parse(stdout: str) -> Report:
             name, _, generation = value.strip().partition(" ")
             if name:
                 caches[name] = generation.strip()
+        elif key == "container":
+            parts = value.strip().split("|")
+            if len(parts) == 4 and parts[1]:
+                for name in parts[1].split(","):  # legacy links add more names
+                    containers[name] = Container(parts[0], name, parts[2], parts[3])
+        elif key == "volume":
+            name, _, stack = value.strip().partition("|")
+            if name:
+                volumes[name] = stack
         elif key == "node":
             node_id, _, name = value.strip().partition(" ")
             if node_id and name:
@@ -136,6 +163,8 @@ def parse(stdout: str) -> Report:
         nodes=nodes,
         cluster_record=values.get("cluster_record", ""),
         certs=values.get("certs", ""),
+        containers=containers,
+        volumes=volumes,
         local_registries=tuple(registries),
         published=tuple(published),
         registry_container=_fields(values, "registry_container", 3),  # type: ignore[arg-type]

@@ -9,15 +9,16 @@ certs folder exist. A shell script on purpose: it runs the user's own
 
 from __future__ import annotations
 
+from krc.render import kindconfig
+
 #: Label on the docker network this program creates, valued ``<project>/<stack>``.
 LABEL_OWNER = "kind-registry-cache.owner"
 
 #: Docker label on each cache container: the generation token it was created with (see :func:`generations`).
 LABEL_GENERATION = "kind-registry-cache.generation"
 
-#: Docker label kind puts on every node container, valued with the cluster name
-#: (kind v0.32.0 pkg/cluster/internal/providers/docker/constants.go: clusterLabelKey; `kind get nodes` filters on it).
-KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+#: Docker label kind puts on every node container, valued with the cluster name (krc.render.kindconfig).
+KIND_CLUSTER_LABEL = kindconfig.KIND_CLUSTER_LABEL
 
 # Read-only. What it looks at comes from the environment (see :func:`environment`): KRC_OWNER (this stack's
 # cache containers carry it as a label), KRC_CLUSTER (the kind cluster name), KRC_CLUSTER_RECORD (the file the
@@ -59,6 +60,11 @@ if [ -n "${KRC_CLUSTER:-}" ]; then
   docker ps -a --no-trunc --filter "label=io.x-k8s.kind.cluster=$KRC_CLUSTER" \
     --format '{{.ID}} {{.Names}}' | while read -r line; do echo "node=$line"; done
 fi
+# Every container and volume by name, with the labels that say whose it is: the names this stack would take.
+docker ps -a --no-trunc \
+  --format '{{.ID}}|{{.Names}}|{{.Label "kind-registry-cache.stack"}}|{{.Label "io.x-k8s.kind.cluster"}}' \
+  | while read -r line; do echo "container=$line"; done
+docker volume ls --format '{{.Name}}|{{.Label "kind-registry-cache.stack"}}' | while read -r line; do echo "volume=$line"; done
 docker ps -a --filter "label=kind-registry-cache.role=local-registry" \
   --format '{{.Names}}|{{.State}}|{{.Label "kind-registry-cache.stack"}}|{{.Label "kind-registry-cache.port"}}|{{.Label "kind-registry-cache.generation"}}|{{.Networks}}' \
   | while read -r line; do echo "local_registry=$line"; done

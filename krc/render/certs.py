@@ -23,7 +23,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-from krc.config.certsdir import LEGACY_MARKER, OWNER_FILE, owner_line
+from krc.config.certsdir import LEGACY_MARKER, OWNER_FILE, SYSTEM_FOLDERS, owner_line
 
 _HOST_DIR = re.compile(r"[a-z0-9][a-z0-9.:-]*", re.ASCII)
 
@@ -38,7 +38,7 @@ def _hosts(files: Mapping[str, str]) -> list[str]:
     return hosts
 
 
-_PRELUDE = r"""set -eu
+_PRELUDE_TEXT = r"""set -eu
 umask 022
 fail() { printf 'kind-registry-cache: %s\n' "$*" >&2; exit 1; }
 mine() { [ -f "$owner_file" ] && [ ! -L "$owner_file" ] && [ "$(cat "$owner_file")" = "$owner_line" ]; }
@@ -52,7 +52,53 @@ remove_host() {
   done
   rmdir "$d" 2>/dev/null || printf 'kind-registry-cache: kept %s: it holds files this program did not write\n' "$d" >&2
 }
+me=$(id -u)
+my_group=$(id -g)
+# Prints why the existing folder $1 is not to be trusted and succeeds, or fails when it is trusted: its owner
+# must be you ($2 = folder: the certs folder itself) or root or you (above it), and no one else may write it
+# (group-writable only by your own group; a sticky folder such as /tmp is fine above it).
+distrust() {
+  set -f
+  set -- "$1" "$2" $(ls -ldn -- "$1")
+  set +f
+  mode=$3 uid=$5 gid=$6
+  if [ "$2" = folder ] && [ "$uid" != "$me" ]; then echo "$1 is owned by user id $uid, not by you (user id $me)"; return 0; fi
+  if [ "$uid" != 0 ] && [ "$uid" != "$me" ]; then echo "$1 is owned by user id $uid (neither root nor you)"; return 0; fi
+  if [ "$2" != folder ]; then case "$mode" in ?????????[tT]*) return 1 ;; esac; fi
+  case "$mode" in ????????w*) echo "$1 is writable by every user ($mode)"; return 0 ;; esac
+  case "$mode" in ?????w*) if [ "$gid" != "$my_group" ]; then echo "$1 is writable by group id $gid ($mode)"; return 0; fi ;; esac
+  return 1
+}
+# Prints why $dir is not safe to write or remove in, as it resolves now, and succeeds; fails when it is safe.
+# The program checked the same before (krc.config.certsdir); a symbolic link or an owner may have changed since.
+unsafe() {
+  p=$dir
+  while [ ! -e "$p" ] && [ ! -L "$p" ]; do p=$(dirname -- "$p"); done
+  if [ ! -d "$p" ]; then echo "$p is not a folder"; return 0; fi
+  real=$(cd -P -- "$p" && pwd -P) || { echo "cannot resolve $p"; return 0; }
+  full=$real${dir#"$p"}
+  home_real=$(cd -P -- "${HOME:-/nonexistent}" 2>/dev/null && pwd -P) || home_real=/nonexistent
+  case "$full/" in
+    "$home_real"/?*) ;;
+    *)
+      case "$(printf '%s/' "$full" | tr '[:upper:]' '[:lower:]')" in
+        @SYSTEM@) echo "$dir resolves to $full, inside a system folder"; return 0 ;;
+      esac ;;
+  esac
+  a=$real
+  if [ "$p" = "$dir" ]; then
+    why=$(distrust "$a" folder) && { echo "$why"; return 0; }
+    a=$(dirname -- "$a")
+  fi
+  while :; do
+    why=$(distrust "$a" above) && { echo "$why"; return 0; }
+    [ "$a" = / ] && return 1
+    a=$(dirname -- "$a")
+  done
+}
 """
+
+_PRELUDE = _PRELUDE_TEXT.replace("@SYSTEM@", "|".join(f"{folder.lower()}/*" for folder in SYSTEM_FOLDERS))
 
 
 def _header(certs_dir: str, owner: str) -> list[str]:
@@ -77,6 +123,7 @@ def write_script(certs_dir: str, owner: str, files: Mapping[str, str], *, legacy
     lines = [*_header(certs_dir, owner), _PRELUDE.rstrip("\n")]
     lines += [
         'if [ -L "$dir" ]; then fail "$dir is a symbolic link; set certsDir to a folder of its own"; fi',
+        'if why=$(unsafe); then fail "$why; another user could replace what the nodes mount: set certsDir to a folder of your own"; fi',
         'if [ -e "$dir" ]; then',
         '  [ -d "$dir" ] || fail "$dir exists and is not a folder; set certsDir to a folder that does not exist yet"',
     ]
@@ -123,6 +170,7 @@ def remove_script(certs_dir: str, owner: str, hosts: Sequence[str]) -> str:
     lines = [*_header(certs_dir, owner), _PRELUDE.rstrip("\n")]
     lines += [
         'if [ -L "$dir" ] || [ ! -d "$dir" ]; then exit 0; fi',
+        'if why=$(unsafe); then echo "kind-registry-cache: left $dir alone: $why" >&2; exit 0; fi',
         'if ! mine; then echo "kind-registry-cache: left $dir alone: it is not this stack\'s" >&2; exit 0; fi',
     ]
     lines += [f"remove_host {shlex.quote(host)}" for host in sorted(hosts)]

@@ -8,10 +8,15 @@ from typing import Any
 
 import yaml
 
-from krc.config import ClusterSettings
+from krc.config import ClusterSettings, cluster_models
 from krc.render import mirrors
 
 API_VERSION = "kind.x-k8s.io/v1alpha4"
+
+#: Docker label kind puts on every node container, valued with the cluster name
+#: (kind v0.32.0 pkg/cluster/internal/providers/docker/constants.go: clusterLabelKey; `kind get nodes` filters on it,
+#: and `kind delete cluster` removes every container that carries it).
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
 @dataclass(frozen=True)
@@ -30,12 +35,7 @@ class KindOptions:
 
 def node_names(cluster: ClusterSettings) -> list[str]:
     """The container names kind gives the nodes, in creation order."""
-    names = []
-    for index in range(cluster.control_planes):
-        names.append(f"{cluster.name}-control-plane{'' if index == 0 else index + 1}")
-    for index in range(cluster.workers):
-        names.append(f"{cluster.name}-worker{'' if index == 0 else index + 1}")
-    return names
+    return cluster_models.node_names(cluster.name, cluster.control_planes, cluster.workers)
 
 
 def api_server_endpoint(cluster: ClusterSettings) -> str:
@@ -138,10 +138,11 @@ KIND_PRELUDE_ANY = (
 def create_script(name: str) -> str:
     """Create the cluster from the config on stdin, refusing to touch a cluster we did not create.
 
-    Then record ``$KRC_CLUSTER_GENERATION`` and the control-plane container's id in ``$KRC_CLUSTER_RECORD``:
-    the preflight reads it back, so the next ``up`` knows this cluster is the one it created (see
-    ``preflight.generations``). The record is written to a fresh temporary name and renamed over, never
-    through a symlink.
+    Then record ``$KRC_CLUSTER_GENERATION`` and the control-plane container's id, and every node container of
+    the new cluster (``node <id> <name>`` lines), in ``$KRC_CLUSTER_RECORD``: the preflight reads the first line
+    back, so the next ``up`` knows this cluster is the one it created (``preflight.generations``), and
+    :func:`delete_script` deletes only a cluster whose nodes are all in it. The record is written to a fresh
+    temporary name and renamed over, never through a symlink.
     """
     quoted = shlex.quote(name)
     control_plane = f"{name}-control-plane"  # kind's first control-plane node (node_names()[0])
@@ -155,21 +156,73 @@ def create_script(name: str) -> str:
         "fi\n"
         f'"$kind_bin" create cluster --name {quoted} --config -\n'
         f"node_id=$(docker inspect --format '{{{{.Id}}}}' {shlex.quote(control_plane)})\n"
+        f"nodes=$(docker ps -a --no-trunc --filter {shlex.quote(f'label={KIND_CLUSTER_LABEL}={name}')} "
+        "--format '{{.ID}} {{.Names}}')\n"
         'record="$KRC_CLUSTER_RECORD"\n'
         'mkdir -p "$(dirname "$record")"\n'
         'rm -f -- "$record.tmp"\n'
-        '(set -C; printf \'%s %s\\n\' "$KRC_CLUSTER_GENERATION" "$node_id" > "$record.tmp")\n'
+        "(set -C; { printf '%s %s\\n' \"$KRC_CLUSTER_GENERATION\" \"$node_id\"; "
+        "printf '%s\\n' \"$nodes\" | sed -n 's/^\\([0-9a-f][0-9a-f]*\\) /node \\1 /p'; } > \"$record.tmp\")\n"
         'mv -f -- "$record.tmp" "$record"\n'
     )
 
 
 def delete_script(name: str) -> str:
-    """Delete the cluster (kind succeeds when it is already gone) and its record (that exact file, not a symlink)."""
+    """Delete the cluster only when it is provably the one this stack created; then its record.
+
+    ``kind delete cluster`` removes every container labelled with the cluster's name, whoever made it. So it
+    runs only when each container carrying the label now is one the record lists (``node`` lines, written by
+    :func:`create_script`; a record from before them lists the control plane alone, and then that container
+    must still be there). The record counts only as a regular file (not a symlink) whose first line is this
+    resource's generation (``$KRC_CLUSTER_GENERATION``). A cluster of the same name that is not ours is left
+    as it is, with a message, and the delete succeeds: this stack's cluster is gone either way. With no
+    container left of the cluster, nothing is run. The record is removed only when it is ours and the
+    cluster it names is gone.
+    """
+    quoted = shlex.quote(name)
+    label = shlex.quote(f"label={KIND_CLUSTER_LABEL}={name}")
     return (
-        KIND_PRELUDE_ANY
-        + f'"$kind_bin" delete cluster --name {shlex.quote(name)}\n'
+        "set -eu\n"
+        + KIND_PRELUDE_ANY
+        + f"name={quoted}\n"
         + 'record="${KRC_CLUSTER_RECORD:-}"\n'
-        + 'if [ -n "$record" ] && [ -f "$record" ] && [ ! -L "$record" ]; then rm -f -- "$record"; fi\n'
+        + 'generation="${KRC_CLUSTER_GENERATION:-}"\n'
+        + "say() { printf 'kind-registry-cache: %s\\n' \"$*\" >&2; }\n"
+        + "forget() {\n"
+        + '  if [ -n "$recorded" ] && [ -f "$record" ] && [ ! -L "$record" ]; then rm -f -- "$record"; fi\n'
+        + "}\n"
+        + "recorded=\n"
+        + 'if [ -n "$record" ] && [ -f "$record" ] && [ ! -L "$record" ]; then\n'
+        + '  first=$(head -n 1 "$record")\n'
+        + '  case "$first" in\n'
+        + '    "$generation "?*)\n'
+        + '      recorded=" ${first#* } $(sed -n \'s/^node \\([^ ]*\\).*/\\1/p\' "$record" | tr \'\\n\' \' \')"\n'
+        + '      listed=$(grep -c \'^node \' "$record" || true) ;;\n'
+        + "  esac\n"
+        + "fi\n"
+        + f"current=$(docker ps -a --no-trunc --filter {label} --format '{{{{.ID}}}}')\n"
+        + 'if [ -z "$current" ]; then\n'
+        + '  forget\n'
+        + "  exit 0\n"
+        + "fi\n"
+        + 'if [ -z "$recorded" ]; then\n'
+        + '  say "left the kind cluster \'$name\' alone: this stack has no record of creating it (${record:-no record file})"\n'
+        + "  exit 0\n"
+        + "fi\n"
+        + "ours=yes\n"
+        + 'if [ "$listed" = 0 ]; then\n'
+        + '  case " $(printf \'%s \' $current)" in *" ${first#* } "*) ;; *) ours=no ;; esac\n'
+        + "else\n"
+        + "  for id in $current; do\n"
+        + '    case "$recorded " in *" $id "*) ;; *) ours=no ;; esac\n'
+        + "  done\n"
+        + "fi\n"
+        + 'if [ "$ours" != yes ]; then\n'
+        + '  say "left the kind cluster \'$name\' alone: its containers are not the ones this stack created (see $record)"\n'
+        + "  exit 0\n"
+        + "fi\n"
+        + '"$kind_bin" delete cluster --name "$name"\n'
+        + "forget\n"
     )
 
 

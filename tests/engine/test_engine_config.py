@@ -22,6 +22,7 @@ from .conftest import ROOT, Project
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
 PROBE = Path(__file__).resolve().parent / "config_probe.py"
+SECRET_PROBE = Path(__file__).resolve().parent / "secret_probe.py"
 #: How a state file marks a secret (pulumi sdk/v3 v3.274.0 go/common/resource/sig/sig.go line 24, Secret).
 SECRET_SIG, SECRET_VALUE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
@@ -136,6 +137,35 @@ def test_credentials_stay_secret_from_the_config_file_through_the_program_to_the
     assert token not in run.stdout + run.stderr
     shown = project.pulumi("stack", "output", "--stack", "engine")
     assert token not in shown.stdout + shown.stderr
+
+
+# Any key, not only credentials (issue #18, class 4): one Helm value set with --secret makes the engine report the
+# whole top-level key secret (pulumi sdk/go/common/resource/config/object.go Secure(): true when any nested value
+# is), and the program keeps what holds it secret in the component's outputs and the stack outputs it writes into
+# the real state; what does not hold it (the worker count) stays readable.
+def test_a_secret_helm_value_is_ciphertext_in_the_real_state(project):
+    token = "krc-engine-" + secrets.token_hex(12)
+    project.pulumi("stack", "init", "engine")
+    project.pulumi("config", "set", "--secret", "--path", f"{PROJECT}:addons.cilium.values.extra.token", token)
+    stack_file = project.folder / "Pulumi.engine.yaml"
+    assert token not in stack_file.read_text() and "secure: v1:" in stack_file.read_text()
+
+    run = project.run("up", "engine", program=SECRET_PROBE)
+    assert run.returncode == 0, run.stdout + run.stderr
+    outputs = _outputs(project, "engine")
+    assert outputs["ciliumValues"]["extra"]["token"] == token
+    assert f"{PROJECT}:addons" in outputs["secretKeys"], "the engine marks the whole top-level key secret"
+
+    exported = project.pulumi("stack", "export", "--stack", "engine").stdout
+    assert token not in exported
+    resources = json.loads(exported)["deployment"]["resources"]
+    stack_outputs = next(r for r in resources if r["type"] == "pulumi:pulumi:Stack")["outputs"]
+    assert stack_outputs["ciliumValues"][SECRET_SIG] == SECRET_VALUE
+    component = next(r for r in resources if r["type"] == "kind-registry-cache:test:SecretProbe")["outputs"]
+    assert component["values"][SECRET_SIG] == SECRET_VALUE and component["workers"] == 0
+    for path in project.state.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
 
 
 # A setting the program refuses fails the real run before anything is planned: our message names the setting and
