@@ -129,12 +129,16 @@ def test_bad_checksum_is_refused_naming_both_digests_and_leaves_no_file(tmp_path
     assert list(Path(target.path).parent.iterdir()) == []
 
 
-def test_a_damaged_copy_is_fetched_again(tmp_path, server):
+def test_a_changed_copy_is_refused_naming_both_digests_and_kept(tmp_path, server):
     target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("linux", "amd64"), table=fake_table())
     Path(target.path).parent.mkdir(parents=True)
     Path(target.path).write_bytes(b"truncated")
-    assert kind.ensure(target) == "downloaded"
-    assert Path(target.path).read_bytes() == FAKE_KIND
+    with pytest.raises(kindrelease.KindReleaseError) as info:
+        kind.ensure(target)
+    message = str(info.value)
+    assert hashlib.sha256(b"truncated").hexdigest() in message and target.sha256 in message
+    assert "Delete it and run `pulumi up` again" in message
+    assert Path(target.path).read_bytes() == b"truncated" and server.requests == []
 
 
 def test_a_failed_download_leaves_no_file(tmp_path, server):
