@@ -15,7 +15,7 @@ from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
 from krc.config import addons as addon_settings
 from krc.config import localregistry
 from krc.config.addons import AddonSettings
-from krc.preflight import kindrelease
+from krc.preflight import kindrelease, store
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class StackConfig:
     local_registry: localregistry.LocalRegistrySettings = field(
         default_factory=lambda: localregistry.LocalRegistrySettings(enabled=False)
     )
+    #: Tests only: where the Gateway API CRDs are downloaded from (``KRC_GATEWAY_API_CRD_URL``, a URL template).
+    gateway_crd_url: str | None = None
 
 
 def _raw(key: str) -> Any:
@@ -136,4 +138,5 @@ def load() -> StackConfig:
         home=str(Path.home()),
         kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
         local_registry=local_registry,
+        gateway_crd_url=os.environ.get(store.CRD_URL_ENV) or None,
     )

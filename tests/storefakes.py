@@ -192,3 +192,70 @@ class OciRegistry:
         self.server.no_auth.add(cdn)
         return data, f"sha256:{sha256(body)}"
 
+
+def gateway_files(version: str = "v1.6.1") -> dict[str, bytes]:
+    """Stand-ins for a Gateway API release's standard-channel files: the objects ``gateway.CRD_OBJECTS`` names,
+    with the release's annotations and a small schema (the real files are not part of this repository)."""
+    from krc.render import gateway
+
+    files: dict[str, bytes] = {}
+    for file, objects in gateway.CRD_OBJECTS[version].items():
+        docs = []
+        for kind, name in objects:
+            metadata = {"name": name, "annotations": {
+                "gateway.networking.k8s.io/bundle-version": version, "gateway.networking.k8s.io/channel": "standard"}}
+            if kind == gateway.CRD:
+                plural = name.split(".")[0]
+                spec = {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+                        "names": {"plural": plural, "kind": plural.title()},
+                        "versions": [{"name": "v1", "served": True, "storage": True,
+                                      "schema": {"openAPIV3Schema": {"type": "object"}}}]}
+                api = "apiextensions.k8s.io/v1"
+            else:
+                spec = {"policyName": name} if kind.endswith("Binding") else {"matchConstraints": {}}
+                api = "admissionregistration.k8s.io/v1"
+            docs.append({"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec})
+        files[file] = ("---\n" + yaml.safe_dump_all(docs)).encode()
+    return files
+
+
+def pin_gateway_files(monkeypatch, files: dict[str, bytes], version: str = "v1.6.1") -> None:
+    """Pin the stand-ins' digests in place of the real release's (krc/versions.py)."""
+    from krc import versions
+
+    for file, data in files.items():
+        monkeypatch.setitem(versions.GATEWAY_API_CRD_SHA256[version], file, sha256(data))
+
+
+def fill_gateway_store(home, files: dict[str, bytes], version: str = "v1.6.1"):
+    """Put the files where `up` keeps them (the store's ``gateway-api/<version>``); the folder."""
+    from krc.preflight import store
+
+    folder = store.crd_dir(str(home), version)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, data in files.items():
+        (folder / file).write_bytes(data)
+    return folder
+
+
+def store_after_up(rec, name: str = "store-fetch") -> None:
+    """The artifact store and the stack's record as the recorded store step leaves them on a successful `up`:
+    stand-in chart archives with their records (a kind binary or CRD files must already be in place, pinned)."""
+    import os
+
+    from krc.preflight import store
+
+    plan = store.StorePlan.from_json(rec.named(name).inputs["stdin"])
+    for artifact in plan.artifacts:
+        if artifact.kind == store.CHART:
+            data = package_chart(artifact.chart, artifact.version)
+            os.makedirs(os.path.dirname(artifact.path), exist_ok=True)
+            with open(artifact.path, "wb") as file:
+                file.write(data)
+            with open(artifact.record_path, "w") as file:
+                json.dump({"sha256": sha256(data), "url": f"{artifact.url}/{artifact.chart}-{artifact.version}.tgz"}, file)
+        else:
+            assert os.path.isfile(artifact.path), f"{artifact.path}: put the pinned file in place first"
+    os.makedirs(os.path.dirname(plan.record), exist_ok=True)
+    with open(plan.record, "w") as file:
+        file.write(plan.to_json())
