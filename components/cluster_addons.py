@@ -265,8 +265,11 @@ class ClusterAddons(pulumi.ComponentResource):
         # uninstall it and take that evidence along.
         # The chart is the archive `up` keeps in the artifact store (verified against its repository's digest): with
         # no repository given, pulumi-kubernetes loads a local path as it is and downloads nothing, during preview or
-        # up (v4.32.0 provider/pkg/provider/helm_release.go `locateChart`: `cpo.RepoURL == ""` -> `localChart`,
-        # os.Stat + filepath.Abs; a repository URL instead fetches index.yaml and the archive on every Check).
+        # up (pulumi-kubernetes v4.32.0 provider/pkg/provider/helm_release.go:1588 `locateChart`: `cpo.RepoURL == ""`
+        # -> `localChart` :1545, os.Stat + filepath.Abs; unchanged on master of 2026-07-01, the newest source we
+        # could read for our 4.34.2). A repository URL instead fetches index.yaml and the archive on every Check (:1622,
+        # Helm v3.20.2 pkg/repo/chartrepo.go:225, pkg/downloader/chart_downloader.go:88). While the path is unknown
+        # (a preview before the store step ran) Check loads nothing (:377 `if !news.ContainsUnknowns()`).
         return k8s.helm.v3.Release(
             f"{self._name}-{role}",
             k8s.helm.v3.ReleaseArgs(

@@ -55,6 +55,8 @@ class Engine:
             return Result(0, b"sha256:x\n", "") if args[-1] in self.images else Result(1, b"", "No such image")
         if args[0] == "run":
             name = args[args.index("--name") + 1]
+            if args[args.index("--entrypoint") + 2] not in self.images:
+                return Result(125, b"", f"Unable to find image '{args[args.index('--entrypoint') + 2]}' locally")
             volume = next(a for a in args if a.endswith(":/var/lib/registry:ro")).split(":")[0]
             assert "--network" in args and args[args.index("--network") + 1] == "none"
             assert "REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}" in args
@@ -219,3 +221,11 @@ def test_a_docker_failure_is_exit_2(tmp_path, monkeypatch, capsys):
     plan_in(tmp_path)
     assert cachectl.main(["offline"], runner=lambda args: Result(1, b"", "Cannot connect to the Docker daemon")) == 2
     assert "Cannot connect to the Docker daemon" in capsys.readouterr().err
+
+
+def test_a_cache_that_cannot_be_read_counts_as_missing_and_says_why(engine, tmp_path):
+    engine.images.discard("registry:3")
+    found = states(offline.collect(engine, plan_in(tmp_path)))
+    state, why = found["quay.io/cilium/cilium:v1.20.0"]
+    assert state == "missing" and "kcr-dev-quay-io could not be read" in why and "Unable to find image" in why
+    assert found["registry:3"][0] == "missing"

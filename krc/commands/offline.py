@@ -227,11 +227,13 @@ class View:
         ])
         deadline = time.monotonic() + VIEW_READY_SECONDS
         probe = ["wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{CACHE_PORT}/v2/"]
-        while not self.runner(dockercli.exec_args(self.name, probe)).ok:
-            if time.monotonic() > deadline:
+        while not (answer := self.runner(dockercli.exec_args(self.name, probe))).ok:
+            gone = "No such container" in answer.stderr or "is not running" in answer.stderr
+            if gone or time.monotonic() > deadline:
                 logs = self.runner(["logs", "--tail", "5", self.name])
                 self.__exit__()
-                raise DockerError(f"the registry over {self.volume} did not answer: {(logs.stderr or logs.text).strip()}")
+                why = (logs.stderr or logs.text).strip() or answer.stderr.strip()
+                raise DockerError(f"the registry over {self.volume} did not answer: {why}")
             time.sleep(0.2)
         return Cache(self.runner, self.name)
 

@@ -173,7 +173,7 @@ def download(
 
 def resolve_reference(base: str, ref: str) -> str:
     """Helm's ``repo.ResolveReferenceURL``: ``ref`` as it is when absolute, else relative to ``base`` + ``/``,
-    keeping ``base``'s query (Helm v3.20.2 pkg/repo/chartrepo.go)."""
+    keeping ``base``'s query (Helm v3.20.2 pkg/repo/chartrepo.go:287)."""
     if urllib.parse.urlsplit(ref).scheme:
         return ref
     parts = urllib.parse.urlsplit(base)
@@ -185,9 +185,9 @@ def resolve_reference(base: str, ref: str) -> str:
 def from_index(fetcher: Fetcher, artifact: Artifact) -> tuple[str, str, str]:
     """The chart archive's URL and digest from the repository's ``index.yaml``; and where the digest came from.
 
-    As Helm (v3.20.2 pkg/repo/chartrepo.go ``FindChartInAuthAndTLSAndPassRepoURL``): the index is
-    ``<repository>/index.yaml``, the version's first URL is resolved against the repository, and an exact version
-    string matches first (pkg/repo/index.go ``IndexFile.Get``).
+    As Helm (v3.20.2 pkg/repo/chartrepo.go:225 ``FindChartInAuthAndTLSAndPassRepoURL``, :117
+    ``DownloadIndexFile``): the index is ``<repository>/index.yaml``, the version's first URL is resolved against the
+    repository, and an exact version string matches first (pkg/repo/index.go:183 ``IndexFile.Get``).
     """
     index_url = resolve_reference(artifact.url, "index.yaml")
     try:

@@ -14,13 +14,14 @@ program merely runs). Each stack's ``up`` also leaves ``<state dir>/offline.json
 (what the stack needs besides the caches' images) and its generation token; ``cachectl offline`` reads it.
 
 A chart's digest is the one its repository publishes: the ``digest`` of the chart version's entry in the
-repository's ``index.yaml`` (Helm v3.20.2 ``pkg/repo/index.go`` ``ChartVersion.Digest``, written by
-``IndexDirectory``/``MustAdd`` as ``provenance.DigestFile`` = hex sha256 of the .tgz, ``pkg/provenance/sign.go``),
-or for an ``oci://`` repository the digest of the chart layer (media type
-``application/vnd.cncf.helm.chart.content.v1.tar+gzip``) in the manifest the version's tag resolves to, the blob
-Helm's own pull copies and verifies (Helm v3.20.2 ``pkg/registry/client.go`` ``Pull``: ``oras.Copy``, then the
-``ChartLayerMediaType`` descriptor). Helm itself checks neither when it downloads (``pkg/downloader/
-chart_downloader.go`` ``DownloadTo`` only verifies provenance when asked), which is why the store does.
+repository's ``index.yaml`` (Helm v3.20.2, the version pulumi-kubernetes vendors (its provider/go.mod:30):
+``pkg/repo/index.go:273`` ``ChartVersion.Digest``, filled by ``IndexDirectory``/``MustAdd`` (:120) with
+``provenance.DigestFile``, the hex sha256 of the .tgz, ``pkg/provenance/sign.go:409``), or for an ``oci://``
+repository the digest of the chart layer (``application/vnd.cncf.helm.chart.content.v1.tar+gzip``,
+``pkg/registry/constants.go:30``) in the manifest the version's tag resolves to: the blob Helm's own pull copies
+with ``oras.Copy``, which checks each blob against its descriptor (``pkg/registry/client.go:495`` ``Pull``, :543,
+:577). Helm itself checks neither on an https download (``pkg/downloader/chart_downloader.go:88`` ``DownloadTo``
+verifies only provenance, and only when asked), which is why the store does.
 """
 
 from __future__ import annotations
