@@ -242,17 +242,16 @@ def test_missing_or_old_kind_is_downloaded_by_up_and_the_cluster_waits_for_it(up
     assert (artifact["kind"], artifact["url"], artifact["path"]) == ("kind", f"{server.url}/kind-linux-amd64", str(path))
     assert path.read_bytes() == FAKE_KIND and os.access(path, os.X_OK)
     assert server.requests == [f"/{versions.KIND_VERSION}/kind-linux-amd64"]
-    # While it is there, nothing about the binary command is compared: no update, whatever the checkout's path.
+    # While it is there (and its sha256 is the pinned one), the store step has no diff: nothing runs, nothing is asked.
     again, _ = up(installed)
-    assert again.named("kind-binary").ignore_changes == ["create", "dir", "environment"]
+    assert again.named("store-fetch").inputs == fetch.inputs
     assert len(server.requests) == 1
-    # Removed by hand since: the next `up` sees it missing and runs the binary command again (a fresh token,
-    # nothing ignored), before the cluster commands that depend on it.
+    # Removed by hand since: the next `up` sees it missing and runs the store step again (a fresh generation token),
+    # before the cluster commands that depend on it.
     path.unlink()
     healed, _ = up(installed)
-    binary = healed.named("kind-binary")
-    assert binary.ignore_changes == [] and binary.inputs["environment"]["KRC_KIND_FETCH"]
-    assert binary.urn in healed.named("kind-cluster").dependencies
+    assert healed.named("store-fetch").inputs["triggers"] != fetch.inputs["triggers"]
+    assert healed.named("store-fetch").urn in healed.named("kind-cluster").dependencies
     assert path.read_bytes() == FAKE_KIND
     assert len(server.requests) == 2
 
