@@ -131,6 +131,7 @@ def artifact_store(config: StackConfig, decision: preflight.Decision) -> tuple[s
         config.home,
         kind=decision.kind.download,
         crd_url=config.gateway_crd_url or versions.GATEWAY_API_CRD_URL,
+        local_registry=decision.local_registry,
     )
     statuses = store.inspect_all(plan.artifacts)
     changed = [s.problem for s in statuses if s.state == "changed"]

@@ -153,4 +153,10 @@ def test_without_add_ons_and_with_kind_installed_the_step_only_records_the_stack
     assert plan.artifacts == () and server.requests == []
     assert [p.name for p in files_under(home)] == ["offline.json"]
     assert plan.registry_image == "registry:3" and plan.node_image == versions.NODE_IMAGE
-    assert plan.mirrors["docker.io"] == {"container": "kcr-dev-docker-io", "volume": "kcr-dev-docker-io", "shared": None}
+    assert plan.mirrors["docker.io"] == {
+        "container": "kcr-dev-docker-io", "volume": "kcr-dev-docker-io", "shared": None, "what": "cache",
+    }
+    # The local registry for the user's own images is asked too (`cachectl offline`): its volume holds what was pushed.
+    assert plan.mirrors["localhost:5001"] == {
+        "container": "kcr-dev-local-registry", "volume": "kcr-dev-local-registry", "shared": None, "what": "local registry",
+    }

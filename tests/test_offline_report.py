@@ -151,7 +151,7 @@ def test_each_image_is_held_missing_or_in_the_node_image_and_why(engine, tmp_pat
     assert found["docker.io/library/nginx:1.27"] == ("held", "")
     assert found["registry.k8s.io/etcd:3.6.0"][0] == "in the node image"
     state, why = found["quay.io/metallb/speaker:v0.16.1"]
-    assert state == "missing" and "1 of its 2 blobs are not in the cache" in why
+    assert state == "missing" and "1 of its 2 blobs are not in cache kcr-dev-quay-io" in why
     state, why = found["mcr.microsoft.com/dotnet/runtime:8.0"]
     assert state == "missing" and "no cache for mcr.microsoft.com" in why
     state, why = found["ghcr.io/acme/api:1.0"]
@@ -229,3 +229,19 @@ def test_a_cache_that_cannot_be_read_counts_as_missing_and_says_why(engine, tmp_
     state, why = found["quay.io/cilium/cilium:v1.20.0"]
     assert state == "missing" and "kcr-dev-quay-io could not be read" in why and "Unable to find image" in why
     assert found["registry:3"][0] == "missing"
+
+
+def test_images_from_the_local_registry_are_asked_of_its_volume(engine, tmp_path):
+    own = FakeUpstream()
+    own.add_image("app", "dev", [("app", 3)])
+    own.add_image("api", "dev", [("api", 3)])
+    engine.volumes["kcr-dev-local-registry"] = Volume(own)
+    engine.volumes["kcr-dev-local-registry"].hold("app", "dev")
+    engine.nodes["dev-worker"] = (["localhost:5001/app:dev", "localhost:5001/api:dev"], [])
+    mirrors = {**plan_in(tmp_path).mirrors, "localhost:5001": {
+        "container": "kcr-dev-local-registry", "volume": "kcr-dev-local-registry", "shared": None, "what": "local registry"}}
+    found = {i.name: i for i in offline.collect(engine, plan_in(tmp_path, mirrors=mirrors)).items}
+    assert (found["localhost:5001/app:dev"].state, found["localhost:5001/app:dev"].where) == (
+        "held", "local registry kcr-dev-local-registry")
+    assert found["localhost:5001/api:dev"].state == "missing"
+    assert "not in local registry kcr-dev-local-registry" in found["localhost:5001/api:dev"].why

@@ -241,8 +241,9 @@ class View:
         self.runner(["rm", "-f", self.name])
 
 
-def held(cache: Cache, ref: ImageRef, platform: str) -> str:
-    """Why ``cache`` could not serve ``ref`` for ``platform`` on its own; ``""`` when it holds all of it."""
+def held(cache: Cache, ref: ImageRef, platform: str, label: str = "the cache") -> str:
+    """Why ``cache`` (``label``, for the message) could not serve ``ref`` for ``platform`` on its own; ``""`` when it
+    holds all of it."""
     try:
         document = json.loads(cache.manifest(ref.repository, ref.reference))
         if is_index(document):
@@ -252,14 +253,14 @@ def held(cache: Cache, ref: ImageRef, platform: str) -> str:
             document = json.loads(cache.manifest(ref.repository, digest))
     except FetchError as error:
         if error.status == 404:
-            return "not in the cache (never pulled through it, or purged)"
-        return f"the cache's content could not be read: {error}"
+            return f"not in {label} (never pulled through it or pushed to it, or purged)"
+        return f"the content of {label} could not be read: {error}"
     except ValueError as error:
-        return f"the cache holds no valid manifest for it ({error})"
+        return f"{label} holds no valid manifest for it ({error})"
     blobs = manifest_blobs(document)
     lacking = cache.unserved(ref.repository, blobs)
     if lacking:
-        return f"{len(lacking)} of its {len(blobs)} blobs are not in the cache (its pull never completed)"
+        return f"{len(lacking)} of its {len(blobs)} blobs are not in {label} (a pull or push that never completed)"
     return ""
 
 
@@ -296,16 +297,17 @@ def check_images(
         if not volume and container:
             volume = _volume_of(runner, container)
         if not volume:
-            item.why = f"pulled through the shared cache {mirror.get('shared')}, which needs the network"
+            item.why = (f"pulled through the shared cache {mirror.get('shared')}, which needs the network"
+                        if mirror.get("shared") else f"{container}'s volume was not found on this Docker engine")
             continue
-        item.where = f"cache {container or volume}"
-        by_volume.setdefault((volume, container or volume), []).append((name, ref))
+        item.where = f"{mirror.get('what') or 'cache'} {container or volume}"
+        by_volume.setdefault((volume, item.where), []).append((name, ref))
     found = {i.name: i for i in items}
     for (volume, label), refs in sorted(by_volume.items()):
         try:
             with View(runner, volume, image, plan.owner) as cache:
                 for name, ref in refs:
-                    why = held(cache, ref, platform)
+                    why = held(cache, ref, platform, label)
                     found[name].state, found[name].why = (MISSING, why) if why else (HELD, "")
         except DockerError as error:
             for name, _ in refs:

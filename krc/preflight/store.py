@@ -40,6 +40,7 @@ from krc import versions
 from krc.config import NAMESPACE, Settings
 from krc.config.addons import AddonSettings
 from krc.preflight.kindrelease import Asset
+from krc.preflight.localregistry import LocalRegistryPlan
 from krc.render import warmup
 
 KIND = "kind"
@@ -328,27 +329,38 @@ def stack_plan(
     home: str,
     kind: Asset | None = None,
     crd_url: str = versions.GATEWAY_API_CRD_URL,
+    local_registry: LocalRegistryPlan | None = None,
 ) -> StorePlan:
     """What this stack's ``up`` needs besides the caches' content (no generation yet: see :func:`generation`).
 
     :param kind: the pinned kind release when `up` runs that one instead of an installed kind.
+    :param local_registry: the registry the nodes pull ``localhost:<port>/...`` from (its volume is named like its
+        container, components/local_registry.py); another stack's is found by its container.
     """
     cache = settings.cache
-    mirrors = {
+    mirrors: dict[str, dict[str, str | None]] = {
         m.host: {
             "container": cache.container_name(m) if m.is_local else m.shared_container,
             "volume": cache.volume_name(m) if m.is_local else None,
             "shared": m.shared,
+            "what": "cache",
         }
         for m in cache.mirrors
     }
+    if local_registry is not None:
+        mirrors[f"localhost:{local_registry.port}"] = {
+            "container": local_registry.container,
+            "volume": None if local_registry.shared else local_registry.container,
+            "shared": None,
+            "what": "local registry",
+        }
     addon_images, _ = warmup.addon_images(addons)
     return StorePlan(
         owner=settings.owner,
         artifacts=tuple(stack_artifacts(home, addons, kind, crd_url)),
         images=tuple(dict.fromkeys([*addon_images, *settings.warmup.images])),
         node_image=settings.cluster.node_image,
-        registry_image=cache.image if cache.local_mirrors else "",
+        registry_image=cache.image if cache.local_mirrors or (local_registry and not local_registry.shared) else "",
         cluster=settings.cluster.name,
         cache_owner=f"{settings.project}/{cache.use_stack}" if cache.use_stack else settings.owner,
         mirrors=mirrors,

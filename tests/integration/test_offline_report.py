@@ -75,7 +75,7 @@ def test_offline_report_tells_held_from_missing_and_asks_no_upstream(docker_engi
     items = {i["name"]: i for i in report["items"]}
     assert items[HELD]["state"] == "held" and items[HELD]["where"] == "cache kcr-itest-docker-io"
     assert sorted(items[HELD]["sources"]) == ["add-ons / warmup.images", "node itest-control-plane"]
-    assert items[NEVER_PULLED]["state"] == "missing" and "not in the cache" in items[NEVER_PULLED]["why"]
+    assert items[NEVER_PULLED]["state"] == "missing" and "not in cache kcr-itest-docker-io" in items[NEVER_PULLED]["why"]
     assert items[NO_CACHE]["state"] == "missing" and "no cache for mcr.microsoft.com" in items[NO_CACHE]["why"]
     assert items[PRELOADED]["state"] == "in the node image"
     # The stand-in images of this engine are not kind's node image nor registry:3: a real `up` would pull those.
