@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_docker as docker
 
+from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cache_stats import CacheStats, CacheStatsArgs
 from components.cache_warmup import CacheWarmup, CacheWarmupArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
@@ -22,6 +23,10 @@ owner = settings.owner
 decision, generations = prerequisites.check(stack_config)
 # The Gateway's mode (MetalLB address or published node ports) follows from the Docker engine the checks saw.
 gateway_plan = prerequisites.gateway_plan(stack_config, decision)
+# What `up` downloads that is not an image (the pinned kind, the charts, the Gateway API CRDs), kept and verified
+# under ~/.kind-registry-cache; the cluster and the add-ons are installed from there.
+store_plan, stored = prerequisites.artifact_store(stack_config, decision)
+artifacts = ArtifactStore("store", ArtifactStoreArgs(plan=store_plan, ready=stored))
 
 # The engine the Docker CLI uses: docker.host from stack config, DOCKER_HOST, or the current context.
 engine = pulumi.ResourceOptions(providers=[docker.Provider("docker", host=decision.docker_host)])
@@ -84,7 +89,7 @@ cluster = KindCluster(
         adopt_legacy_certs=settings.certs_dir_is_default,
         network_name=settings.network.name,
         docker_host=decision.docker_host,
-        depends_on=[network, caches],
+        depends_on=[network, caches, *artifacts.done],
         kind=decision.kind,
         generation=generations.cluster,
         record=prerequisites.cluster_record(stack_config),
@@ -105,6 +110,9 @@ cluster_addons = ClusterAddons(
         local_registry_hosting=(
             localregistry.hosting(registry.port, registry.container) if registry and not decision.remote_engine else None
         ),
+        charts=artifacts.charts(),
+        gateway_crds=artifacts.gateway_crds(),
+        artifacts=artifacts.done,
     ),
 )
 

@@ -7,7 +7,7 @@ import json
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -49,6 +49,12 @@ class ClusterAddonsArgs:
     #: The data of the ``local-registry-hosting`` ConfigMap (KEP-1755, ``krc.render.localregistry.hosting``);
     #: ``None`` without a local registry.
     local_registry_hosting: Mapping[str, str] | None = None
+    #: Chart name -> its local archive in the artifact store, which the release installs (``ArtifactStore.charts``).
+    charts: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    #: The Gateway API release's objects read from the artifact store (``ArtifactStore.gateway_crds``).
+    gateway_crds: pulumi.Input[list[dict]] | None = None
+    #: The artifact store step: the releases and the CRDs wait for it.
+    artifacts: Sequence[pulumi.Resource] = ()
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -72,6 +78,8 @@ class ClusterAddons(pulumi.ComponentResource):
         self._cluster_resource = args.cluster_resource
         self._cluster = args.cluster
         self._wait_for = list(args.wait_for)
+        self._charts = dict(args.charts)
+        self._artifacts = list(args.artifacts)
         self._releases: dict[str, k8s.helm.v3.Release] = {}
 
         if settings.any_enabled or args.local_registry_hosting:
@@ -91,7 +99,9 @@ class ClusterAddons(pulumi.ComponentResource):
 
         # Gateway API: the CRDs go in before Cilium, whose operator starts its Gateway controller only when
         # they exist (Cilium 1.20 docs, Gateway API prerequisites).
-        gateway_crds = self._gateway_api_crds(settings.gateway_api.version) if args.gateway is not None else []
+        gateway_crds = (
+            self._gateway_api_crds(settings.gateway_api.version, args.gateway_crds) if args.gateway is not None else []
+        )
         # Pods other than host-network ones only start once the CNI runs.
         cilium = self._cilium(args, gateway_crds) if settings.cilium.enabled else []
         metallb_range, metallb_objects = self._metallb(args, cilium) if settings.metallb.enabled else (None, [])
@@ -132,7 +142,6 @@ class ClusterAddons(pulumi.ComponentResource):
             "cilium",
             addon_values.CILIUM_CHART,
             chart.version,
-            chart.repository,
             addon_values.CILIUM_NAMESPACE,
             self._values(addon_values.CILIUM_CHART, ours, chart.values),
             depends_on=gateway_crds,
@@ -152,7 +161,6 @@ class ClusterAddons(pulumi.ComponentResource):
             "metallb",
             addon_values.METALLB_CHART,
             chart.version,
-            chart.repository,
             namespace.metadata.name,
             self._values(addon_values.METALLB_CHART, addon_values.metallb_values(frr=chart.frr), chart.values),
             depends_on=cilium,
@@ -173,7 +181,6 @@ class ClusterAddons(pulumi.ComponentResource):
             "ingress-nginx",
             addon_values.INGRESS_NGINX_CHART,
             chart.version,
-            chart.repository,
             namespace.metadata.name,
             self._values(addon_values.INGRESS_NGINX_CHART, addon_values.ingress_nginx_values(), chart.values),
             depends_on=cilium,
@@ -246,7 +253,6 @@ class ClusterAddons(pulumi.ComponentResource):
         role: str,
         chart: str,
         version: str,
-        repository: str,
         namespace: pulumi.Input[str],
         values: dict,
         depends_on: list[pulumi.Resource],
@@ -257,14 +263,19 @@ class ClusterAddons(pulumi.ComponentResource):
         # initialize completely ... Error: <why>"), `helm status` and the pods' events show the
         # cause, and the next `pulumi up` upgrades the failed release in place. Atomic would
         # uninstall it and take that evidence along.
-        source, repo = addon_values.chart_source(repository, chart)
+        # The chart is the archive `up` keeps in the artifact store (verified against its repository's digest): with
+        # no repository given, pulumi-kubernetes loads a local path as it is and downloads nothing, during preview or
+        # up (pulumi-kubernetes v4.32.0 provider/pkg/provider/helm_release.go:1588 `locateChart`: `cpo.RepoURL == ""`
+        # -> `localChart` :1545, os.Stat + filepath.Abs; unchanged on master of 2026-07-01, the newest source we
+        # could read for our 4.34.2). A repository URL instead fetches index.yaml and the archive on every Check (:1622,
+        # Helm v3.20.2 pkg/repo/chartrepo.go:225, pkg/downloader/chart_downloader.go:88). While the path is unknown
+        # (a preview before the store step ran) Check loads nothing (:377 `if !news.ContainsUnknowns()`).
         return k8s.helm.v3.Release(
             f"{self._name}-{role}",
             k8s.helm.v3.ReleaseArgs(
                 name=chart,
-                chart=source,
+                chart=self._charts[chart],
                 version=version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
                 namespace=namespace,
                 values=values,
                 skip_await=False,
@@ -272,7 +283,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 atomic=False,
                 timeout=RELEASE_TIMEOUT_SECONDS,
             ),
-            opts=self._options([*self._wait_for, *depends_on]),
+            opts=self._options([*self._wait_for, *self._artifacts, *depends_on]),
         )
 
     def _custom_resource(
@@ -288,31 +299,36 @@ class ClusterAddons(pulumi.ComponentResource):
             opts=self._options(depends_on),
         )
 
-    def _gateway_api_crds(self, version: str) -> list[pulumi.Resource]:
-        """The vendored standard channel, sha256-checked (``gateway.crd_files``), one resource per object.
+    def _gateway_api_crds(self, version: str, objects: pulumi.Input[list[dict]] | None) -> list[pulumi.Resource]:
+        """The release's standard channel from the artifact store (sha256-checked, ``gateway.crd_objects``), one
+        resource per object, named from ``gateway.CRD_OBJECTS`` (known before the files are downloaded).
 
         pulumi-kubernetes applies server-side by default, so the large CRDs (httproutes is 420 KB) do not hit
         the 256 KiB last-applied annotation limit of client-side ``kubectl apply``.
         """
+        assert objects is not None, "the artifact store holds the Gateway API CRDs when the Gateway is on"
+        stored = pulumi.Output.from_input(objects)
         created: list[pulumi.Resource] = []
-        for manifest in gateway.crd_objects(version):
-            kind, metadata = manifest["kind"], manifest["metadata"]
-            opts = self._options(list(created) if kind != "CustomResourceDefinition" else [])
-            role = f"gateway-api-{metadata['name'].split('.')[0]}"
-            if kind == "CustomResourceDefinition":
+        for index, obj in enumerate(gateway.crd_object_list(version)):
+            kind = obj.kind
+            metadata = stored.apply(lambda found, i=index: found[i]["metadata"])
+            spec = stored.apply(lambda found, i=index: found[i]["spec"])
+            opts = self._options([*self._artifacts, *(created if kind != gateway.CRD else [])])
+            role = f"gateway-api-{obj.name.split('.')[0]}"
+            if kind == gateway.CRD:
                 resource: pulumi.Resource = k8s.apiextensions.v1.CustomResourceDefinition(
-                    f"{self._name}-{role}", metadata=metadata, spec=manifest["spec"], opts=opts
+                    f"{self._name}-{role}", metadata=metadata, spec=spec, opts=opts
                 )
             elif kind == "ValidatingAdmissionPolicy":
                 resource = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-                    f"{self._name}-{role}-policy", metadata=metadata, spec=manifest["spec"], opts=opts
+                    f"{self._name}-{role}-policy", metadata=metadata, spec=spec, opts=opts
                 )
             elif kind == "ValidatingAdmissionPolicyBinding":
                 resource = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-                    f"{self._name}-{role}-binding", metadata=metadata, spec=manifest["spec"], opts=opts
+                    f"{self._name}-{role}-binding", metadata=metadata, spec=spec, opts=opts
                 )
             else:
-                raise ValueError(f"unexpected {kind} in the vendored Gateway API {version} files")
+                raise ValueError(f"unexpected {kind} in Gateway API {version}")
             created.append(resource)
         return created
 

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_command as command
 
 from krc.config import ClusterSettings
-from krc.preflight import KindChoice, new_token
+from krc.preflight import KindChoice
 from krc.render import certs as certs_scripts
 from krc.render import kindconfig
 
 TOKEN = "kind-registry-cache:index:KindCluster"
-
-#: The project root: ``python -m krc.commands.kind`` runs from here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -40,9 +34,9 @@ class KindClusterArgs:
     network_name: str = "kind"
     #: The Docker engine kind talks to; ``None`` for the Docker CLI's own choice.
     docker_host: str | None = None
-    #: Resources the cluster waits for (the network and the caches).
+    #: Resources the cluster waits for (the network, the caches and the artifact store with the pinned kind).
     depends_on: Sequence[pulumi.Resource] = ()
-    #: The kind binary to run, and the pinned release to download first when it is not an installed kind.
+    #: The kind binary to run, and the pinned release (in the artifact store) when it is not an installed kind.
     kind: KindChoice = KindChoice(path="kind")
     #: Generation token of the cluster (and its certs folder): a new one recreates both (``preflight.generations``).
     generation: str = ""
@@ -70,30 +64,11 @@ class KindCluster(pulumi.ComponentResource):
         # Only that path goes into the commands' environment: what runs on delete must not depend on where the
         # checkout or its virtualenv was (pulumi-command v1.2.1 runs a delete with the `dir` and `environment`
         # stored at create: provider/pkg/provider/local/commandController.go:93-99, commandOutputs.go:73-86).
+        # A pinned kind (``args.kind.download``) is downloaded by `up` into the artifact store (components/
+        # artifact_store.py: checked on every run, fetched again when missing), which the cluster waits for through
+        # `depends_on`, never while the program merely runs; the create script refuses to run without it
+        # (kindconfig.KIND_PRELUDE).
         kind_env = {"KRC_KIND": args.kind.path}
-        binary: list[pulumi.Resource] = []
-        if args.kind.download is not None:
-            asset = args.kind.download
-            # Downloaded by `up`, never while the program merely runs (preview changes nothing). This command has no
-            # delete, so its interpreter and folder are used only while this checkout runs it. While the binary is
-            # there, nothing about it is compared (no update, no preview noise when the checkout moves); when it is
-            # missing (first `up`, or removed by hand since), a fresh token makes `up` run it again, and it runs
-            # before every command below that needs kind.
-            fetch: dict[str, str] = {} if args.kind.present else {"KRC_KIND_FETCH": new_token()}
-            binary = [
-                command.local.Command(
-                    f"{name}-binary",
-                    create=" ".join(
-                        [shlex.quote(sys.executable), "-m", "krc.commands.kind", "--path", shlex.quote(asset.path),
-                         "--url", shlex.quote(asset.url), "--sha256", asset.sha256]
-                    ),
-                    dir=str(PROJECT_ROOT),
-                    environment=fetch,
-                    opts=pulumi.ResourceOptions(
-                        parent=self, ignore_changes=[] if not args.kind.present else ["create", "dir", "environment"]
-                    ),
-                )
-            ]
         environment = {"KIND_EXPERIMENTAL_DOCKER_NETWORK": args.network_name, **kind_env}
         if args.docker_host:
             environment["DOCKER_HOST"] = args.docker_host
@@ -133,7 +108,7 @@ class KindCluster(pulumi.ComponentResource):
             triggers=triggers,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[certs, *binary, *args.depends_on],
+                depends_on=[certs, *args.depends_on],
                 replace_on_changes=["create", "delete", "stdin", "triggers"],
                 delete_before_replace=True,
             ),

@@ -71,10 +71,32 @@ INGRESS_NGINX_IMAGES = (
 )
 
 # Gateway API release whose CRDs are installed with addons.gatewayApi: the one Cilium v1.20.0 is conformant with
-# (kubernetes-sigs/gateway-api conformance/reports/v1.6/cilium/standard-v1.20.0-default-report.yaml). Vendored,
-# sha256-checked, in krc/render/vendor/gateway-api/. Cilium's Gateway runs in the cilium-envoy DaemonSet
-# (CILIUM_IMAGES): Gateway mode pulls no other image.
+# (kubernetes-sigs/gateway-api conformance/reports/v1.6/cilium/standard-v1.20.0-default-report.yaml). Cilium's
+# Gateway runs in the cilium-envoy DaemonSet (CILIUM_IMAGES): Gateway mode pulls no other image.
 GATEWAY_API_VERSION = "v1.6.1"
+
+# Where `up` downloads the Gateway API CRDs into the artifact store: every file of the release tag's
+# `config/crd/standard/` folder (the files upstream's `standard-install.yaml` release asset is assembled from).
+GATEWAY_API_CRD_URL = "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/{version}/config/crd/standard/{file}"
+
+# Gateway API release -> file -> sha256 of that file at the tag (kubernetes-sigs/gateway-api, tag v1.6.1 = commit
+# 8bb74df00e56ec8f944d48c25e6c1c9c2f6848e3, `config/crd/standard/`, Apache-2.0). A downloaded file is kept only if
+# its sha256 is this one. Only releases the pinned Cilium supports are here.
+GATEWAY_API_CRD_SHA256 = {
+    "v1.6.1": {
+        "gateway.networking.k8s.io_backendtlspolicies.yaml": "0d48c9e4b53dd9510cf615b9b1192d9d7afb07a1cc0498c9515627cb1c075419",
+        "gateway.networking.k8s.io_gatewayclasses.yaml": "53710048ba26f8620eed59d5e51b157ecf040daf5c6eef31a4b991e0808c4be5",
+        "gateway.networking.k8s.io_gateways.yaml": "25b885f5870b8fff1ae82efa2628b2761cef3745900c2aecf8fb76629a01255a",
+        "gateway.networking.k8s.io_grpcroutes.yaml": "53a8d029da8f07e55d3fa58a5cf6de5950dab19fbb8d6a8082fb5e51ca5ef6fc",
+        "gateway.networking.k8s.io_httproutes.yaml": "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852",
+        "gateway.networking.k8s.io_listenersets.yaml": "bf4d4b02564999b2558b96e31465129895db9b3a8adfb90adb9c80eac52a3a70",
+        "gateway.networking.k8s.io_referencegrants.yaml": "8c645e9333cfa67790cc2a53e0c00076f88b2bd4230d2b49688c78bc34f9b2c3",
+        "gateway.networking.k8s.io_tcproutes.yaml": "d5104d0cf30e924f5e3c9e2e76abd46876401c34ca33b9e79321523eee78c7f6",
+        "gateway.networking.k8s.io_tlsroutes.yaml": "bb8b67926e5d9652cbfd2e19063b7c1d9e78806c9dd671608f57baef2f2e3bbb",
+        "gateway.networking.k8s.io_udproutes.yaml": "4b80684c2bf8ef4b0a2a3ab45164ac9f96258fc69912645ff50ced595b0aa6de",
+        "gateway.networking.k8s.io_vap_safeupgrades.yaml": "afb0ea1b3cc2e9344d93b0926fbe741aeb48ab4439f9f7b4b77b9ac94faf6c2e",
+    },
+}
 
 # kind itself, downloaded when `kind` is missing from PATH or older than MIN_KIND_VERSION. The digests are
 # those of the release's own `kind-<os>-<arch>.sha256sum` assets of v0.32.0, as pinned by several public

@@ -16,7 +16,7 @@ from krc.config import localregistry
 from krc.config import raw as raw_values
 from krc.config import secrecy
 from krc.config.addons import AddonSettings
-from krc.preflight import kindrelease
+from krc.preflight import kindrelease, store
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class StackConfig:
     #: The values of config keys set with ``--secret`` (other than credentials), which must stay secret
     #: wherever they flow (program/secrets.py).
     secrets: secrecy.Taint = field(default_factory=secrecy.Taint)
+    #: Tests only: where the Gateway API CRDs are downloaded from (``KRC_GATEWAY_API_CRD_URL``, a URL template).
+    gateway_crd_url: str | None = None
 
 
 def _raw(key: str, problems: list[str] | None = None) -> Any:
@@ -135,6 +137,7 @@ def load() -> StackConfig:
         kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
         local_registry=local_registry,
         secrets=secrecy.taint(raw, secret_keys(), _parse_everything),
+        gateway_crd_url=os.environ.get(store.CRD_URL_ENV) or None,
     )
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 import pulumi
 import pulumi_command as command
 
-from krc import preflight
-from krc.preflight import kindrelease, localregistry
+from krc import preflight, versions
+from krc.preflight import kindrelease, localregistry, store
 from krc.render import gateway, kindconfig
 from program.config import StackConfig
 
@@ -77,11 +76,6 @@ def check(config: StackConfig) -> tuple[preflight.Decision, preflight.Generation
     decision = dataclasses.replace(
         decision, local_registry=registry, notes=(*decision.notes, *(registry.notes if registry else ()), *remote)
     )
-    if decision.kind.download is not None:
-        # Read-only: is the pinned kind there now? If not, `up` fetches it again before any kind command.
-        decision = dataclasses.replace(
-            decision, kind=dataclasses.replace(decision.kind, present=os.access(decision.kind.path, os.X_OK))
-        )
     generations = preflight.generations(
         report,
         cache_names=[settings.cache.container_name(m) for m in settings.cache.local_mirrors],
@@ -125,3 +119,31 @@ def gateway_plan(config: StackConfig, decision: preflight.Decision) -> gateway.G
         raise pulumi.RunError(str(error)) from None
     pulumi.log.info(f"Gateway API: {found.mode} ({found.reason}); from this machine: {found.url}")
     return found
+
+
+def artifact_store(config: StackConfig, decision: preflight.Decision) -> tuple[store.StorePlan, frozenset[str]]:
+    """What `up` keeps in the artifact store for this stack, and which of it is already there and verified.
+
+    Reads the store only (every stored file is hashed and checked against its pin or record on every run): a file
+    that changed after it was stored fails the run here, before anything is created, naming both digests; a missing
+    one gets a new generation token, so `up` downloads it. ``pulumi.RunError`` with the fix.
+    """
+    plan = store.stack_plan(
+        config.settings,
+        config.addons,
+        config.home,
+        kind=decision.kind.download,
+        crd_url=config.gateway_crd_url or versions.GATEWAY_API_CRD_URL,
+        local_registry=decision.local_registry,
+    )
+    statuses = store.inspect_all(plan.artifacts)
+    changed = [s.problem for s in statuses if s.state == "changed"]
+    if changed:
+        raise pulumi.RunError("the artifact store holds files that are not what was stored:\n" + "\n".join(f"  - {p}" for p in changed))
+    waiting = [s.artifact.name for s in statuses if not s.ok]
+    if waiting:
+        pulumi.log.info("not in the artifact store yet (or not yet checked against its repository), so `up` "
+                        "downloads: " + ", ".join(waiting))
+    generation = store.generation(statuses, plan.record, preflight.new_token)
+    ready = frozenset(s.artifact.path for s in statuses if s.ok)
+    return dataclasses.replace(plan, generation=generation), ready

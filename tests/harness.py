@@ -101,14 +101,19 @@ def _contains_secret(value: Any) -> bool:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, preflight_stdout: str) -> None:
+    def __init__(self, preflight_stdout: str, preview: bool = False, execute: tuple[str, ...] = ()) -> None:
         self.preflight_stdout = preflight_stdout
+        self.preview = preview
+        self.execute = execute
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == "command:local:Command" and args.name in self.execute:
+            return f"{args.name}-id", {**args.inputs, **_run_command(args.inputs)}
         outputs = dict(args.inputs)
         if args.typ == "docker:index/remoteImage:RemoteImage":
             outputs["imageId"] = f"sha256:{'0' * 64}"
-        if args.typ == "command:local:Command":
+        # A Command's output exists once it ran: during a preview of a new stack it is unknown, as the engine says.
+        if args.typ == "command:local:Command" and not self.preview:
             outputs["stdout"] = "apiVersion: v1\nkind: Config\n# fake kubeconfig\n"
             outputs["stderr"] = ""
         if args.typ == "kubernetes:helm.sh/v3:Release":
@@ -122,6 +127,21 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.token == "command:local:run":
             return {"stdout": self.preflight_stdout, "stderr": ""}
         raise AssertionError(f"unexpected invoke {args.token}")
+
+
+def _run_command(inputs: dict[str, Any]) -> dict[str, str]:
+    """Run a Command's ``create`` for real, as pulumi-command does on `up`: ``sh -c``, its dir, environment and
+    stdin; a failure fails the registration (and so the program), as it fails `up`."""
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        ["/bin/sh", "-c", inputs["create"]], cwd=inputs.get("dir"), input=inputs.get("stdin", ""),
+        env={**os.environ, **(inputs.get("environment") or {})}, capture_output=True, text=True, timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"command failed ({done.returncode}): {done.stderr}")
+    return {"stdout": done.stdout.rstrip("\n"), "stderr": done.stderr.rstrip("\n")}
 
 
 class _Monitor(pulumi_mocks.MockMonitor):
@@ -214,21 +234,25 @@ def run_program(
     secret_keys: tuple[str, ...] = (),
     preflight: str = HEALTHY_PREFLIGHT,
     use_stack_file: bool = True,
+    preview: bool = False,
+    execute: tuple[str, ...] = (),
 ) -> Recording:
     """Run ``__main__.py`` under mocks and return what it registered.
 
     :param overrides: short config keys (``cluster``) replacing the stack's values.
     :param secret_keys: short keys stored as secrets (as ``pulumi config set --secret`` would).
     :param preflight: what the preflight script prints on the pretend machine.
+    :param preview: a first ``pulumi preview``: nothing exists yet, so the Commands' outputs are unknown.
+    :param execute: names of Commands to run for real when they are registered, as `up` runs them.
     """
     values = stack_config(stack) if use_stack_file else stack_config("__none__")
     values.update(overrides or {})
     config = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
     # A fresh event loop per run: an earlier asyncio.run() elsewhere in the session leaves none set.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    mocks = _Mocks(preflight)
+    mocks = _Mocks(preflight, preview=preview, execute=execute)
     monitor = _Monitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     # set_mocks registers a root stack and closes it at once; start a fresh one so exports are recorded.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, [f"{PROJECT}:{k}" for k in secret_keys])

@@ -351,14 +351,3 @@ def test_merging_nothing_or_itself_changes_nothing(ours):
 )
 def test_stale_values(chart, values, paths):
     assert [path for path, _ in addon_values.stale_values(chart, values)] == paths
-
-
-@pytest.mark.parametrize(
-    ("repository", "expected"),
-    [
-        pytest.param("https://helm.cilium.io/", ("cilium", "https://helm.cilium.io/"), id="https"),
-        pytest.param("oci://ghcr.io/acme/charts/", ("oci://ghcr.io/acme/charts/cilium", None), id="oci"),
-    ],
-)
-def test_chart_source(repository, expected):
-    assert addon_values.chart_source(repository, "cilium") == expected

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pulumi
 import pytest
 import yaml
 
 from harness import Recording, Registered, run_program
+from krc.preflight import store
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -76,22 +78,38 @@ def depends_on(rec: Recording, resource: Registered) -> set[str]:
 # --- all on (dev) ---------------------------------------------------------------------------------
 
 
-def test_all_on_installs_three_pinned_releases(all_on):
-    found = {
-        name: tuple(r.inputs[k] for k in ("name", "chart", "version", "namespace")) + (r.inputs["repositoryOpts"]["repo"],)
-        for name, r in releases(all_on).items()
-    }
+def stored_chart(chart: str, version: str, repository: str) -> str:
+    """Where the artifact store keeps a chart for the user running the tests."""
+    return store.chart_artifact(str(Path.home()), chart, version, repository, "").path
+
+
+def test_all_on_installs_three_pinned_releases_from_the_artifact_store(all_on):
+    found = {name: tuple(r.inputs[k] for k in ("name", "chart", "version", "namespace")) for name, r in releases(all_on).items()}
     assert found == {
-        "addons-cilium": ("cilium", "cilium", "1.20.0", "kube-system", "https://helm.cilium.io/"),
-        "addons-metallb": ("metallb", "metallb", "0.16.1", "metallb-system", "https://metallb.github.io/metallb"),
+        "addons-cilium": ("cilium", stored_chart("cilium", "1.20.0", "https://helm.cilium.io/"), "1.20.0", "kube-system"),
+        "addons-metallb": (
+            "metallb", stored_chart("metallb", "0.16.1", "https://metallb.github.io/metallb"), "0.16.1", "metallb-system",
+        ),
         "addons-ingress-nginx": (
             "ingress-nginx",
-            "ingress-nginx",
+            stored_chart("ingress-nginx", "4.15.1", "https://kubernetes.github.io/ingress-nginx"),
             "4.15.1",
             "ingress-nginx",
-            "https://kubernetes.github.io/ingress-nginx",
         ),
     }
+    # No repository: pulumi-kubernetes then loads the local archive and downloads nothing (components/cluster_addons.py).
+    assert all("repositoryOpts" not in r.inputs for r in releases(all_on).values())
+    plan = json.loads(all_on.named("store-fetch").inputs["stdin"])
+    assert {(a["chart"], a["version"], a["url"], a["path"]) for a in plan["artifacts"]} == {
+        ("cilium", "1.20.0", "https://helm.cilium.io/", found["addons-cilium"][1]),
+        ("metallb", "0.16.1", "https://metallb.github.io/metallb", found["addons-metallb"][1]),
+        ("ingress-nginx", "4.15.1", "https://kubernetes.github.io/ingress-nginx", found["addons-ingress-nginx"][1]),
+    }
+
+
+def test_releases_wait_for_the_artifact_store(all_on):
+    for release in all_on.of_type(RELEASE):
+        assert "store-fetch" in depends_on(all_on, release), release.name
 
 
 def test_releases_wait_and_keep_a_failed_release_for_its_error(all_on):
@@ -232,8 +250,13 @@ def test_chart_version_and_repository_come_from_stack_config():
         "dev", overrides={"addons": {"metallb": {"version": "0.16.2", "repository": "oci://ghcr.io/acme/charts"}}}
     )
     metallb = rec.named("addons-metallb").inputs
-    assert (metallb["chart"], metallb["version"]) == ("oci://ghcr.io/acme/charts/metallb", "0.16.2")
+    path = stored_chart("metallb", "0.16.2", "oci://ghcr.io/acme/charts")
+    assert (metallb["chart"], metallb["version"]) == (path, "0.16.2")
+    assert "/charts/oci-ghcr.io-acme-charts-" in path
     assert "repositoryOpts" not in metallb
+    plan = json.loads(rec.named("store-fetch").inputs["stdin"])
+    (artifact,) = [a for a in plan["artifacts"] if a["chart"] == "metallb"]
+    assert (artifact["url"], artifact["setting"]) == ("oci://ghcr.io/acme/charts", "kind-registry-cache:addons.metallb.repository")
 
 
 # --- all off --------------------------------------------------------------------------------------
@@ -305,10 +328,13 @@ def test_no_cilium_keeps_kindnet_and_kube_proxy(no_cilium):
 
 def test_no_cilium_releases_wait_only_for_their_namespace_and_the_cache_warmup(no_cilium):
     assert set(releases(no_cilium)) == {"addons-metallb", "addons-ingress-nginx"}
-    assert depends_on(no_cilium, no_cilium.named("addons-metallb")) == {"addons-metallb-namespace", "warmup-images"}
+    assert depends_on(no_cilium, no_cilium.named("addons-metallb")) == {
+        "addons-metallb-namespace", "warmup-images", "store-fetch",
+    }
     assert depends_on(no_cilium, no_cilium.named("addons-ingress-nginx")) == {
         "addons-ingress-nginx-namespace",
         "warmup-images",
+        "store-fetch",
     }
 
 

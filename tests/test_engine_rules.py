@@ -25,6 +25,14 @@ COMMAND = "command:local:Command"
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def home(tmp_path_factory):
+    """This module's own HOME: `machine_after` leaves the artifact store there as `up` would."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def dev():
     return run_program("dev")
@@ -246,7 +254,9 @@ def test_kind_installed_on_path_later_leaves_the_kubeconfig_provider_and_release
     assert first.named("kind-cluster").inputs["environment"]["KRC_KIND"].endswith("kind-v0.32.0-linux-amd64")
     second = run_program("dev", preflight=machine_after(first))
     assert second.named("kind-cluster").inputs["environment"]["KRC_KIND"] == "/usr/local/bin/kind"
-    assert engine_changes(first, second) == {"kind-cluster", "kind-binary"}  # env update (runs ":"); binary not needed
+    # The cluster's env update (runs ":"); the artifact store step's plan no longer holds kind (an update that finds
+    # everything else stored and downloads nothing).
+    assert engine_changes(first, second) == {"kind-cluster", "store-fetch"}
     assert second.named("kind-kubeconfig").ignore_changes == ["environment"]
     (provider,) = second.of_type(PROVIDER)
     assert provider.inputs["clusterIdentifier"] == first.of_type(PROVIDER)[0].inputs["clusterIdentifier"]
@@ -278,9 +288,9 @@ def test_the_provider_is_replaced_exactly_when_the_cluster_is():
 def _run_from(monkeypatch, checkout: str, python: str, preflight: str):
     import sys
 
-    from components import cache_warmup, cluster_addons, kind_cluster
+    from components import artifact_store, cache_warmup, cluster_addons
 
-    for module in (kind_cluster, cluster_addons, cache_warmup):
+    for module in (artifact_store, cluster_addons, cache_warmup):
         monkeypatch.setattr(module, "PROJECT_ROOT", Path(checkout))
     monkeypatch.setattr(sys, "executable", python)
     return run_program("dev", preflight=preflight)
@@ -295,7 +305,7 @@ def test_what_runs_on_delete_is_the_same_from_a_moved_checkout_and_names_neither
     old = _run_from(monkeypatch, "/home/u/src/krc", "/home/u/src/krc/venv/bin/python", machine)
     new = _run_from(monkeypatch, "/home/u/work/krc2", "/home/u/work/krc2/.venv/bin/python3", machine)
     with_delete = [r for r in old.of_type(COMMAND) if r.inputs.get("delete")]
-    assert {r.name for r in with_delete} == {"kind-certs", "kind-cluster"}
+    assert {r.name for r in with_delete} == {"kind-certs", "kind-cluster", "store-fetch"}
     for r in with_delete:
         runs_on_delete = {k: r.inputs.get(k) for k in ("delete", "dir", "environment", "interpreter")}
         assert runs_on_delete == {k: new.named(r.name).inputs.get(k) for k in runs_on_delete}, r.name

@@ -1,10 +1,10 @@
-"""The pure parts of the Gateway API add-on: setting, cross-checks, mode, ports and URL, values, vendored CRDs."""
+"""The pure parts of the Gateway API add-on: setting, cross-checks, mode, ports and URL, values, the CRDs from the store."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-import shutil
+import re
 
 import pytest
 
@@ -16,6 +16,7 @@ from krc.config import gateway as gateway_settings
 from krc.config.gateway import GatewayApiSettings
 from krc.render import gateway
 from krc.render.gateway import GatewayError
+from storefakes import fill_gateway_store, gateway_files, pin_gateway_files
 
 SUBNET = ipaddress.IPv4Network("172.30.0.0/16")
 DEFAULT_MAPPINGS = (PortMapping(80, 80), PortMapping(443, 443))
@@ -248,45 +249,63 @@ def test_gateway_manifest_in_host_network_mode_has_no_address_and_no_https_witho
     assert [(lst["name"], lst["port"]) for lst in spec["listeners"]] == [("http", 8080)]
 
 
-# --- the vendored CRDs ----------------------------------------------------------------------------
+# --- the CRDs, from the artifact store ----------------------------------------------------------
 
 
-def test_vendored_files_match_the_pinned_upstream_sha256():
-    folder = gateway.VENDOR_DIR / versions.GATEWAY_API_VERSION
-    for name, digest in gateway.CRD_SHA256[versions.GATEWAY_API_VERSION].items():
-        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
-    # SHA256SUMS (written when vendoring) and the pins in code say the same.
-    sums = dict(reversed(line.split()) for line in (folder / "SHA256SUMS").read_text().splitlines())
-    assert sums == gateway.CRD_SHA256[versions.GATEWAY_API_VERSION]
-    assert (folder / "LICENSE").read_text().lstrip().startswith("Apache License")
+def test_the_pinned_release_has_a_sha256_per_file_and_a_table_of_its_objects():
+    pins = versions.GATEWAY_API_CRD_SHA256[versions.GATEWAY_API_VERSION]
+    assert len(pins) == 11 and all(re.fullmatch(r"[0-9a-f]{64}", d) for d in pins.values())
+    assert set(gateway.CRD_OBJECTS[versions.GATEWAY_API_VERSION]) == set(pins)
+    assert versions.GATEWAY_API_CRD_URL.format(version="v1.6.1", file="x.yaml") == (
+        "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.6.1/config/crd/standard/x.yaml"
+    )
+    # The ten kinds of the standard channel (TLSRoute, TCPRoute, UDPRoute and ListenerSet moved there in v1.5/v1.6),
+    # then the safe-upgrades admission policy and its binding.
+    objects = gateway.crd_object_list(versions.GATEWAY_API_VERSION)
+    assert [o.name.split(".")[0] for o in objects[:10]] == [
+        "backendtlspolicies", "gatewayclasses", "gateways", "grpcroutes", "httproutes", "listenersets",
+        "referencegrants", "tcproutes", "tlsroutes", "udproutes",
+    ]
+    assert [o.kind for o in objects[10:]] == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
 
 
-def test_vendored_objects_are_the_standard_channel_of_the_pinned_release():
-    objects = gateway.crd_objects(versions.GATEWAY_API_VERSION)
-    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
-    assert {o["spec"]["names"]["kind"] for o in crds} == {
-        "GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "ReferenceGrant", "BackendTLSPolicy",
-        "TLSRoute", "TCPRoute", "UDPRoute", "ListenerSet",
-    }
-    for crd in crds:
-        annotations = crd["metadata"]["annotations"]
-        assert annotations["gateway.networking.k8s.io/bundle-version"] == "v1.6.1", crd["metadata"]["name"]
-        assert annotations["gateway.networking.k8s.io/channel"] == "standard", crd["metadata"]["name"]
-    assert [o["kind"] for o in objects[len(crds):]] == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+@pytest.fixture
+def stored(tmp_path, monkeypatch):
+    """The release's (stand-in) files in a store, pinned."""
+    files = gateway_files()
+    pin_gateway_files(monkeypatch, files)
+    return fill_gateway_store(tmp_path, files)
 
 
-def test_an_edited_vendored_file_is_refused(tmp_path):
-    folder = tmp_path / "v1.6.1"
-    shutil.copytree(gateway.VENDOR_DIR / "v1.6.1", folder)
-    target = folder / "gateway.networking.k8s.io_httproutes.yaml"
-    target.write_bytes(target.read_bytes().replace(b"maxItems: 16", b"maxItems: 64", 1))
-    with pytest.raises(GatewayError, match="httproutes.yaml: sha256 .* is not the pinned"):
-        gateway.crd_objects("v1.6.1", tmp_path)
+def test_objects_are_read_from_the_store_in_install_order(stored):
+    objects = gateway.crd_objects("v1.6.1", stored)
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        (o.kind, o.name) for o in gateway.crd_object_list("v1.6.1")
+    ]
+    assert objects[2]["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.6.1"
 
 
-def test_a_missing_or_extra_vendored_file_is_refused(tmp_path):
-    folder = tmp_path / "v1.6.1"
-    shutil.copytree(gateway.VENDOR_DIR / "v1.6.1", folder)
-    (folder / "gateway.networking.k8s.io_tlsroutes.yaml").unlink()
-    with pytest.raises(GatewayError, match="expected exactly the files"):
-        gateway.crd_files("v1.6.1", tmp_path)
+def test_a_changed_file_is_refused_naming_both_digests(stored):
+    target = stored / "gateway.networking.k8s.io_httproutes.yaml"
+    pinned = hashlib.sha256(target.read_bytes()).hexdigest()
+    target.write_bytes(target.read_bytes().replace(b"Namespaced", b"Cluster", 1))
+    with pytest.raises(GatewayError) as info:
+        gateway.crd_objects("v1.6.1", stored)
+    message = str(info.value)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() in message and pinned in message
+    assert "httproutes.yaml" in message and "run `pulumi up` again" in message
+
+
+def test_a_missing_file_is_refused(stored):
+    (stored / "gateway.networking.k8s.io_tlsroutes.yaml").unlink()
+    with pytest.raises(GatewayError, match="tlsroutes.yaml is not in the artifact store"):
+        gateway.crd_files("v1.6.1", stored)
+
+
+def test_a_file_holding_other_objects_is_refused(tmp_path, monkeypatch):
+    files = gateway_files()
+    files["gateway.networking.k8s.io_gateways.yaml"] = files["gateway.networking.k8s.io_httproutes.yaml"]
+    pin_gateway_files(monkeypatch, files)
+    folder = fill_gateway_store(tmp_path, files)
+    with pytest.raises(GatewayError, match="gateways.yaml holds .*httproutes"):
+        gateway.crd_objects("v1.6.1", folder)

@@ -8,6 +8,7 @@ import yaml
 
 from krc.render.warmup import Plan
 from harness import HEALTHY_PREFLIGHT, Recording, Registered, run_program
+from storefakes import fill_gateway_store, gateway_files, pin_gateway_files
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
@@ -25,6 +26,17 @@ GATEWAY_PORTS = [
     {"containerPort": 443, "hostPort": 443},
     {"containerPort": 8080, "hostPort": 8080},
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stored_release(tmp_path_factory):
+    """A HOME whose artifact store holds the Gateway API release (stand-in files, pinned), as after an `up`."""
+    home = tmp_path_factory.mktemp("home")
+    files = gateway_files()
+    with pytest.MonkeyPatch.context() as patch:
+        pin_gateway_files(patch, files)
+        patch.setenv("HOME", str(home))
+        yield fill_gateway_store(home, files)
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +75,19 @@ def test_cilium_waits_for_every_gateway_api_crd(linux):
     assert crds <= depends_on(linux, linux.named("addons-cilium"))
 
 
-def test_crds_wait_for_nothing_but_the_cluster(linux):
+def test_crds_wait_for_nothing_but_the_artifact_store_and_the_cluster(linux):
     for crd in linux.of_type(CRD):
-        assert crd.dependencies == [], crd.name
+        assert depends_on(linux, crd) == {"store-fetch"}, crd.name
         assert crd.deleted_with == linux.named("kind-cluster").urn, crd.name
+
+
+def test_crds_are_the_stored_files_objects(linux, stored_release):
+    from krc.render import gateway
+
+    stored = gateway.crd_objects("v1.6.1", stored_release)
+    for crd in linux.of_type(CRD):
+        (found,) = [o for o in stored if o["metadata"]["name"].split(".")[0] == crd.name.removeprefix("addons-gateway-api-")]
+        assert (crd.inputs["metadata"], crd.inputs["spec"]) == (found["metadata"], found["spec"])
 
 
 def test_the_safe_upgrades_policy_comes_after_the_crds(linux):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -129,12 +130,16 @@ def test_bad_checksum_is_refused_naming_both_digests_and_leaves_no_file(tmp_path
     assert list(Path(target.path).parent.iterdir()) == []
 
 
-def test_a_damaged_copy_is_fetched_again(tmp_path, server):
+def test_a_changed_copy_is_refused_naming_both_digests_and_kept(tmp_path, server):
     target = kindrelease.asset(str(tmp_path), base_url=server.url, os_arch=("linux", "amd64"), table=fake_table())
     Path(target.path).parent.mkdir(parents=True)
     Path(target.path).write_bytes(b"truncated")
-    assert kind.ensure(target) == "downloaded"
-    assert Path(target.path).read_bytes() == FAKE_KIND
+    with pytest.raises(kindrelease.KindReleaseError) as info:
+        kind.ensure(target)
+    message = str(info.value)
+    assert hashlib.sha256(b"truncated").hexdigest() in message and target.sha256 in message
+    assert "Delete it and run `pulumi up` again" in message
+    assert Path(target.path).read_bytes() == b"truncated" and server.requests == []
 
 
 def test_a_failed_download_leaves_no_file(tmp_path, server):
@@ -218,7 +223,7 @@ def _machine(tmp_path: Path, kind_version: str | None) -> dict[str, str]:
 @pytest.fixture
 def up(tmp_path, server, monkeypatch):
     """Run the preflight script on a pretend machine, the program under mocks with its report, then the
-    kind-binary Command's create as `pulumi up` would; return the recording."""
+    artifact store's Command as `pulumi up` would (its create with its stdin); return the recording."""
 
     def run(kind_version: str | None):
         env = _machine(tmp_path, kind_version)
@@ -228,9 +233,13 @@ def up(tmp_path, server, monkeypatch):
         monkeypatch.setenv(kindrelease.BASE_URL_ENV, server.url)
         monkeypatch.setattr(kindrelease, "machine_platform", lambda *a: ("linux", "amd64"))
         monkeypatch.setitem(versions.KIND_SHA256, ("linux", "amd64"), fake_table()[("linux", "amd64")])
-        rec = run_program("dev", preflight=stdout)
-        for binary in [r for r in rec.resources if r.name == "kind-binary"]:
-            subprocess.run(["/bin/sh", "-c", binary.inputs["create"]], cwd=binary.inputs["dir"], env={**os.environ}, check=True)
+        # Add-ons off: the store then holds only what this test is about.
+        off = {"enabled": False}
+        rec = run_program("dev", preflight=stdout, overrides={"addons": {"cilium": off, "metallb": off, "ingressNginx": off}})
+        fetch = rec.named("store-fetch")
+        done = subprocess.run(["/bin/sh", "-c", fetch.inputs["create"]], input=fetch.inputs["stdin"],
+                              env={**os.environ}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
         return rec, home
 
     return run
@@ -239,33 +248,33 @@ def up(tmp_path, server, monkeypatch):
 def test_installed_kind_new_enough_is_used_and_nothing_is_downloaded(tmp_path, up, server):
     rec, home = up("v0.27.0")
     assert rec.named("kind-cluster").inputs["environment"]["KRC_KIND"] == str(tmp_path / "tools" / "kind")
-    assert [r for r in rec.resources if r.name == "kind-binary"] == []
+    assert json.loads(rec.named("store-fetch").inputs["stdin"])["artifacts"] == []
     assert server.requests == []
-    assert not (home / ".kind-registry-cache").exists()
+    assert not (home / ".kind-registry-cache" / "bin").exists()
 
 
 @pytest.mark.parametrize("installed", [pytest.param(None, id="no-kind"), pytest.param("v0.26.0", id="kind-too-old")])
 def test_missing_or_old_kind_is_downloaded_by_up_and_the_cluster_waits_for_it(up, server, installed):
     rec, home = up(installed)
-    binary = rec.named("kind-binary")
+    fetch = rec.named("store-fetch")
     cluster = rec.named("kind-cluster")
     path = home / ".kind-registry-cache" / "bin" / "kind-v0.32.0-linux-amd64"
     assert cluster.inputs["environment"]["KRC_KIND"] == str(path)
-    assert binary.urn in cluster.dependencies
-    assert f"--url {server.url}/kind-linux-amd64" in binary.inputs["create"]
-    assert path.read_bytes() == FAKE_KIND
+    assert fetch.urn in cluster.dependencies
+    (artifact,) = json.loads(fetch.inputs["stdin"])["artifacts"]
+    assert (artifact["kind"], artifact["url"], artifact["path"]) == ("kind", f"{server.url}/kind-linux-amd64", str(path))
+    assert path.read_bytes() == FAKE_KIND and os.access(path, os.X_OK)
     assert server.requests == [f"/{versions.KIND_VERSION}/kind-linux-amd64"]
-    # While it is there, nothing about the binary command is compared: no update, whatever the checkout's path.
+    # While it is there (and its sha256 is the pinned one), the store step has no diff: nothing runs, nothing is asked.
     again, _ = up(installed)
-    assert again.named("kind-binary").ignore_changes == ["create", "dir", "environment"]
+    assert again.named("store-fetch").inputs == fetch.inputs
     assert len(server.requests) == 1
-    # Removed by hand since: the next `up` sees it missing and runs the binary command again (a fresh token,
-    # nothing ignored), before the cluster commands that depend on it.
+    # Removed by hand since: the next `up` sees it missing and runs the store step again (a fresh generation token),
+    # before the cluster commands that depend on it.
     path.unlink()
     healed, _ = up(installed)
-    binary = healed.named("kind-binary")
-    assert binary.ignore_changes == [] and binary.inputs["environment"]["KRC_KIND_FETCH"]
-    assert binary.urn in healed.named("kind-cluster").dependencies
+    assert healed.named("store-fetch").inputs["triggers"] != fetch.inputs["triggers"]
+    assert healed.named("store-fetch").urn in healed.named("kind-cluster").dependencies
     assert path.read_bytes() == FAKE_KIND
     assert len(server.requests) == 2
 

@@ -185,12 +185,15 @@ def test_the_cluster_name_fix_for_any_stack_name_works(stack):
         settings.parse(project="kind-registry-cache", stack=stack, home=HOME)
         return
     except SettingsError as error:
+        if stack in (".", ".."):  # refused as a stack name first, with its own fix (test_names.py)
+            assert "pulumi stack rename" in error.problems[0]
+            return
         fixable = [p for p in error.problems if p.startswith("kind-registry-cache:cluster.name")]
     assert fixable, stack
     fixed = apply_fix({}, fixable[0])
     try:
         settings.parse(project="kind-registry-cache", stack=stack, home=HOME, **fixed)
-    except SettingsError as error:  # a stack named '.' has other problems (its default certs folder)
+    except SettingsError as error:
         assert not [p for p in error.problems if p.startswith("kind-registry-cache:cluster.name")], error.problems
 
 

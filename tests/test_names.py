@@ -39,6 +39,9 @@ def test_every_cache_container_name_is_a_dns_label_nodes_can_resolve(stack, host
     try:
         s = parse(stack=stack, cache=cache, cluster={"name": "kind"})
     except SettingsError as error:
+        if stack in (".", ".."):
+            assert error.problems == [error.problems[0]] and error.problems[0].startswith(f"the stack name {stack!r} ")
+            return
         # Only a clash with kind's own node names may refuse these (a prefix such as 'kind-control').
         assert all(p.startswith("kind-registry-cache:cache.namePrefix: ") for p in error.problems), error.problems
         return
@@ -165,3 +168,18 @@ def test_preview_fails_before_any_resource_when_a_name_is_taken():
     with pytest.raises(pulumi.RunError) as error:
         run_program("dev", preflight=HEALTHY_PREFLIGHT + "\ncontainer=x|kcr-dev-gcr-io|kind-registry-cache/prod|")
     assert "Nothing was created, changed or deleted." in str(error.value)
+
+
+@pytest.mark.parametrize("stack", [".", ".."])
+def test_a_stack_named_like_a_folder_reference_is_refused_before_any_path_derives_from_it(stack):
+    """Pulumi accepts '.' and '..' as stack names; ~/.kind-registry-cache/.. would be the home folder itself."""
+    with pytest.raises(SettingsError) as info:
+        parse(stack=stack, cluster={"name": "kind"})
+    assert len(info.value.problems) == 1
+    message = info.value.problems[0]
+    assert message.startswith(f"the stack name {stack!r} cannot name a folder") and "pulumi stack rename" in message
+
+
+@pytest.mark.parametrize("stack", ["...", ".a", "a..b"])
+def test_other_stack_names_with_dots_are_ordinary_folder_names(stack):
+    assert parse(stack=stack, cluster={"name": "kind"}).state_dir == f"{HOME}/.kind-registry-cache/{stack}"

@@ -161,6 +161,7 @@ def test_components_have_package_tokens(dev):
         "warmup": "kind-registry-cache:index:CacheWarmup",
         "cache-stats": "kind-registry-cache:index:CacheStats",
         "local-registry": "kind-registry-cache:index:LocalRegistry",
+        "store": "kind-registry-cache:index:ArtifactStore",
     }
 
 

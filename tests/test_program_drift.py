@@ -8,6 +8,7 @@ import pytest
 from krc.config import DEFAULT_MIRRORS
 from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program
+from storefakes import store_after_up
 
 CACHE_NAMES = [f"kcr-dev-{host.replace('.', '-')}" for host in DEFAULT_MIRRORS]
 #: The local registry carries the stack's label too: the preflight lists it with the caches.
@@ -21,8 +22,21 @@ def labels(rec: Recording, container: str) -> dict[str, str]:
     return {item["label"]: item["value"] for item in found.inputs["labels"]}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def home(tmp_path_factory):
+    """This module's own HOME, whose artifact store the first `up` fills."""
+    folder = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(folder))
+        yield folder
+
+
 def machine_after(rec: Recording, *, drop_caches=(), drop_nodes=(), certs="present") -> str:
-    """What the preflight prints once `up` has made what ``rec`` describes, less what was removed by hand."""
+    """What the preflight prints once `up` has made what ``rec`` describes, less what was removed by hand.
+
+    The artifact store is left as ``rec``'s store step leaves it (the archives, their records, the stack's record).
+    """
+    store_after_up(rec)
     lines = [HEALTHY_PREFLIGHT, f"certs={certs}"]
     for name in [*CACHE_NAMES, REGISTRY]:
         if name not in drop_caches:
@@ -99,3 +113,14 @@ def test_a_cache_container_made_before_tokens_is_kept_as_it_is():
     legacy = HEALTHY_PREFLIGHT + "\ncache=kcr-dev-docker-io "
     rec = run_program("dev", preflight=legacy)
     assert preflight.LABEL_GENERATION not in labels(rec, "kcr-dev-docker-io")
+
+
+def test_an_artifact_deleted_from_the_store_is_fetched_again_and_nothing_else(first_up, home):
+    preflight_text = machine_after(first_up)
+    (chart,) = [p for p in home.rglob("ingress-nginx-4.15.1.tgz")]
+    chart.unlink()
+    second = run_program("dev", preflight=preflight_text)
+    assert changed(first_up, second) == {"store-fetch"}
+    # A new generation token in `triggers` replaces the step: it runs again, and the release still reads that path.
+    assert second.named("store-fetch").inputs["triggers"] != first_up.named("store-fetch").inputs["triggers"]
+    assert second.named("addons-ingress-nginx").inputs["chart"] == str(chart)

@@ -76,6 +76,21 @@ class Cache:
         """Have the cache fetch a blob (from upstream when it is cold); the bytes stay in the container."""
         self._wget(f"/v2/{repository}/blobs/{digest}", "/dev/null")
 
+    def unserved(self, repository: str, digests: Iterable[str]) -> set[str]:
+        """The blobs of ``repository`` the registry does not serve, asked of it in one ``docker exec`` (busybox
+        ``wget --spider``: the answer's headers, no body). Against a pull-through cache this would fetch the missing
+        ones from upstream; :mod:`krc.commands.offline` asks a read-only registry without one."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return set()
+        script = (
+            'repo=$1; shift\n'
+            f'for d in "$@"; do wget -q --spider "http://127.0.0.1:{CACHE_PORT}/v2/$repo/blobs/$d" 2>/dev/null '
+            '|| echo "$d"; done\n'
+        )
+        result = dockercli.run_ok(self.runner, dockercli.exec_args(self.container, ["sh", "-c", script, "sh", repository, *wanted]))
+        return set(result.text.split())
+
     def missing(self, blobs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """The (repository, digest) pairs this cache does not hold yet.
 

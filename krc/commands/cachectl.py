@@ -2,7 +2,8 @@
 
 ``stats`` prints per upstream the hits, misses, bytes served from the cache and fetched from upstream,
 and disk used; ``purge`` empties or removes caches, per upstream or all, without asking; ``registry`` shows the
-local registries for the user's own images (:mod:`krc.commands.localregistries`): size and repositories. Caches are
+local registries for the user's own images (:mod:`krc.commands.localregistries`): size and repositories; ``offline``
+says what a ``pulumi destroy`` + ``pulumi up`` without a network would miss (:mod:`krc.commands.offline`). Caches are
 found by the labels every cache container and volume carries, through the Docker CLI, so both work
 with the cluster down, after ``pulumi destroy`` (volumes only), and on Docker Desktop.
 
@@ -16,12 +17,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from krc import versions
-from krc.commands import dockercli, localregistries
+from krc.commands import dockercli, localregistries, offline
 from krc.commands.cachereport import collect, format_table, to_json
 from krc.commands.caches import find, owner_of, purge
 from krc.commands.dockercli import DockerError, Runner
+from krc.commands.offline import OfflineError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,12 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (stats, purge_cmd, registry_cmd):
         sub.add_argument("--image", default=versions.REGISTRY_IMAGE,
                          help="registry image for reading or emptying a volume without a container (default %(default)s)")
+    offline_cmd = commands.add_parser(
+        "offline", help="what a destroy + up without a network would miss; exits 1 if anything, 2 if it cannot tell")
+    offline_cmd.add_argument("--stack", help="which stack (default: the only one whose `up` left a record here)")
+    offline_cmd.add_argument("--json", action="store_true", help="machine-readable: {stack, ready, missing, items}")
+    offline_cmd.add_argument("--image", help="registry image that reads the cache volumes (default: the stack's cache.image)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int:
     args = _parser().parse_args(argv)
     docker = runner or dockercli.cli
+    if args.command == "offline":
+        return _offline(docker, args)
     try:
         if args.command == "stats":
             refs = find(docker, owner_of(args.stack) if args.stack else None)
@@ -68,6 +78,16 @@ def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int
     except DockerError as error:
         print(f"cachectl: {error}", file=sys.stderr)
         return 1
+
+
+def _offline(docker: Runner, args: argparse.Namespace) -> int:
+    try:
+        code, text = offline.run(docker, str(Path.home()), owner_of(args.stack) if args.stack else None, args.json, args.image)
+    except (OfflineError, DockerError) as error:
+        print(f"cachectl: {error}", file=sys.stderr)
+        return 2
+    print(text, end="")
+    return code
 
 
 def _purge(docker: Runner, args: argparse.Namespace) -> int:

@@ -188,8 +188,11 @@ def ownership_problem(path: str, owner: str, *, legacy_ok: bool = False, home: s
     return f"{_shown(path)} belongs to another stack ({found_owner.removeprefix('owner=')}): {fix}"
 
 
-def unsafe_folders(path: str, uid: int) -> str | None:
-    """Why an existing folder on the way to ``path`` (``path`` itself excluded) is not trusted, or ``None``."""
+def unsafe_folders(path: str, uid: int, below: str = "the certs folder") -> str | None:
+    """Why an existing folder on the way to ``path`` (``path`` itself excluded) is not trusted, or ``None``.
+
+    ``below`` names what ``path`` is, in the message (the artifact store uses these rules too).
+    """
     current = os.path.dirname(path.rstrip("/")) or "/"
     while True:
         try:
@@ -198,9 +201,9 @@ def unsafe_folders(path: str, uid: int) -> str | None:
             info = None
         if info is not None:
             if info.st_uid not in (0, uid):
-                return f"{_shown(current)}, above the certs folder, is owned by user id {info.st_uid} (neither root nor you)"
+                return f"{_shown(current)}, above {below}, is owned by user id {info.st_uid} (neither root nor you)"
             if not info.st_mode & stat.S_ISVTX and _others_can_write(info, uid):
-                return f"{_shown(current)}, above the certs folder, is writable by other users (mode {stat.filemode(info.st_mode)})"
+                return f"{_shown(current)}, above {below}, is writable by other users (mode {stat.filemode(info.st_mode)})"
         if current == "/":
             return None
         current = os.path.dirname(current)

@@ -27,7 +27,7 @@ HOST_NETWORK = "hostNetwork"
 MODES = (AUTO, LOAD_BALANCER, HOST_NETWORK)
 #: The namespace of the shared Gateway and of an HTTPS listener's TLS secret.
 GATEWAY_NAMESPACE = "gateway"
-#: Gateway API releases whose CRDs are vendored (``krc/render/gateway.py`` ``CRD_SHA256``): the pinned Cilium's.
+#: Gateway API releases whose CRDs are pinned by sha256 (``krc/versions.py`` ``GATEWAY_API_CRD_SHA256``): the pinned Cilium's.
 SUPPORTED_VERSIONS = (versions.GATEWAY_API_VERSION,)
 # A Kubernetes Secret name (DNS subdomain).
 SECRET_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", re.ASCII)
@@ -50,7 +50,7 @@ def _version(value: Any) -> str:
     if value not in SUPPORTED_VERSIONS:
         raise fail(
             f"Cilium {versions.CILIUM_CHART} supports Gateway API {', '.join(sorted(SUPPORTED_VERSIONS))} (the CRDs this "
-            f"program vendors and checks); got {show(value)}. Remove the key or set it to {versions.GATEWAY_API_VERSION}"
+            f"program pins by sha256 and checks); got {show(value)}. Remove the key or set it to {versions.GATEWAY_API_VERSION}"
         )
     return value
 

@@ -109,6 +109,15 @@ def parse(
     :param credentials: upstream host -> ``{username, password}``; only its shape is kept here.
     :raises SettingsError: naming every invalid key, what is allowed, and how to fix it.
     """
+    if stack in (".", ".."):
+        # Pulumi takes these (sdk/go/common/tokens/stack_name.go at v3.259.0: [A-Za-z0-9_.-]{1,100}), but every
+        # path that derives from the stack name (its folder, records, default certs folder) would then name the
+        # program's own folder or the home folder itself.
+        raise SettingsError([
+            f"the stack name {stack!r} cannot name a folder: this program keeps each stack's files in "
+            f"~/.{project}/<stack>. Use another stack name (`pulumi stack rename <name>`: letters, digits, '-', '_', "
+            "'.'); nothing was created"
+        ])
     problems: list[str] = []
     cluster_config = _validate(ClusterConfig, "cluster", cluster, problems)
     network_config = _validate(NetworkConfig, "network", network, problems)

@@ -37,8 +37,6 @@ class KindChoice:
     path: str
     #: The release to download into ``path``; ``None`` when an installed kind is used as it is.
     download: kindrelease.Asset | None = None
-    #: Whether the downloaded release is at ``path`` now (``program.prerequisites`` looks); ``up`` fetches it if not.
-    present: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Gateway API through Cilium: the vendored CRDs, Cilium's values and the shared Gateway (no Pulumi here).
+"""Gateway API through Cilium: the CRDs from the artifact store, Cilium's values and the shared Gateway (no Pulumi here).
 
 The ``addons.gatewayApi`` setting itself is part of the stack configuration model (``krc/config/gateway.py``).
 
@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from krc import versions
 from krc.config.gateway import AUTO, GATEWAY_NAMESPACE, HOST_NETWORK, LOAD_BALANCER, SUPPORTED_VERSIONS, GatewayApiSettings
 from krc.config import NAMESPACE, PortMapping
 from krc.render.addon_values.common import published_url
@@ -56,26 +57,47 @@ HOST_NETWORK_PORTS = (8080, 8443)
 #: MetalLB's per-Service address request (metallb/metallb, e2etest/pkg/service: ``WithSpecificIPs``).
 METALLB_IPS_ANNOTATION = "metallb.io/loadBalancerIPs"
 
-VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "gateway-api"
+CRD = "CustomResourceDefinition"
 
-#: Gateway API release -> file -> sha256 of the file at that tag (kubernetes-sigs/gateway-api
-#: ``config/crd/standard/``). Only releases the pinned Cilium supports are here; the files are vendored unmodified.
-CRD_SHA256: dict[str, dict[str, str]] = {
+#: Gateway API release -> file -> the objects it holds (kind, metadata.name), as the files are at the release's tag
+#: (their sha256 is pinned in krc/versions.py). The program names one resource per object from this table before
+#: `up` has downloaded the files into the artifact store, and refuses files that hold anything else.
+CRD_OBJECTS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     "v1.6.1": {
-        "gateway.networking.k8s.io_backendtlspolicies.yaml": "0d48c9e4b53dd9510cf615b9b1192d9d7afb07a1cc0498c9515627cb1c075419",
-        "gateway.networking.k8s.io_gatewayclasses.yaml": "53710048ba26f8620eed59d5e51b157ecf040daf5c6eef31a4b991e0808c4be5",
-        "gateway.networking.k8s.io_gateways.yaml": "25b885f5870b8fff1ae82efa2628b2761cef3745900c2aecf8fb76629a01255a",
-        "gateway.networking.k8s.io_grpcroutes.yaml": "53a8d029da8f07e55d3fa58a5cf6de5950dab19fbb8d6a8082fb5e51ca5ef6fc",
-        "gateway.networking.k8s.io_httproutes.yaml": "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852",
-        "gateway.networking.k8s.io_listenersets.yaml": "bf4d4b02564999b2558b96e31465129895db9b3a8adfb90adb9c80eac52a3a70",
-        "gateway.networking.k8s.io_referencegrants.yaml": "8c645e9333cfa67790cc2a53e0c00076f88b2bd4230d2b49688c78bc34f9b2c3",
-        "gateway.networking.k8s.io_tcproutes.yaml": "d5104d0cf30e924f5e3c9e2e76abd46876401c34ca33b9e79321523eee78c7f6",
-        "gateway.networking.k8s.io_tlsroutes.yaml": "bb8b67926e5d9652cbfd2e19063b7c1d9e78806c9dd671608f57baef2f2e3bbb",
-        "gateway.networking.k8s.io_udproutes.yaml": "4b80684c2bf8ef4b0a2a3ab45164ac9f96258fc69912645ff50ced595b0aa6de",
-        "gateway.networking.k8s.io_vap_safeupgrades.yaml": "afb0ea1b3cc2e9344d93b0926fbe741aeb48ab4439f9f7b4b77b9ac94faf6c2e",
+        f"gateway.networking.k8s.io_{plural}.yaml": ((CRD, f"{plural}.gateway.networking.k8s.io"),)
+        for plural in (
+            "backendtlspolicies", "gatewayclasses", "gateways", "grpcroutes", "httproutes", "listenersets",
+            "referencegrants", "tcproutes", "tlsroutes", "udproutes",
+        )
+    }
+    | {
+        "gateway.networking.k8s.io_vap_safeupgrades.yaml": (
+            ("ValidatingAdmissionPolicy", "safe-upgrades.gateway.networking.k8s.io"),
+            ("ValidatingAdmissionPolicyBinding", "safe-upgrades.gateway.networking.k8s.io"),
+        ),
     },
 }
-assert set(SUPPORTED_VERSIONS) == set(CRD_SHA256), "the Gateway API releases the settings accept must be vendored"
+assert set(SUPPORTED_VERSIONS) == set(versions.GATEWAY_API_CRD_SHA256) == set(CRD_OBJECTS), (
+    "the Gateway API releases the settings accept must be pinned"
+)
+assert all(set(CRD_OBJECTS[v]) == set(versions.GATEWAY_API_CRD_SHA256[v]) for v in CRD_OBJECTS)
+
+
+@dataclass(frozen=True)
+class CrdObject:
+    """One object of a Gateway API release's standard channel."""
+
+    file: str
+    kind: str
+    name: str
+
+
+def crd_object_list(version: str) -> list[CrdObject]:
+    """The release's objects in install order: the CRDs, then the safe-upgrades admission policy and its binding."""
+    found = [CrdObject(file, kind, name) for file, objects in sorted(CRD_OBJECTS[version].items()) for kind, name in objects]
+    # CRDs first: the admission policy is the release's own guard against later downgrades.
+    return sorted(found, key=lambda o: o.kind != CRD)
+
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -238,38 +260,43 @@ def gateway_manifest(gateway_plan: GatewayPlan) -> dict[str, Any]:
     }
 
 
-def crd_files(version: str, directory: Path = VENDOR_DIR) -> dict[str, bytes]:
-    """The vendored files of ``version``, each checked against its pinned sha256.
+def crd_files(version: str, folder: Path) -> dict[str, bytes]:
+    """The release's files in ``folder`` (the artifact store's ``gateway-api/<version>``), each checked against its
+    pinned sha256.
 
-    :raises GatewayError: when a file is missing, extra, or differs from the upstream release.
+    :raises GatewayError: when a file is missing or differs from the upstream release (both digests named).
     """
-    pinned = CRD_SHA256[version]
-    folder = directory / version
-    present = {p.name for p in folder.glob("*.yaml")}
-    if present != set(pinned):
-        raise GatewayError(
-            f"{folder}: expected exactly the files {sorted(pinned)}, found {sorted(present)}; re-vendor them "
-            f"(see README.md there)"
-        )
     files: dict[str, bytes] = {}
-    for name, digest in sorted(pinned.items()):
-        data = (folder / name).read_bytes()
+    for name, digest in sorted(versions.GATEWAY_API_CRD_SHA256[version].items()):
+        path = folder / name
+        if path.is_symlink() or not path.is_file():
+            raise GatewayError(
+                f"{path} is not in the artifact store (or is not a regular file): `pulumi up` downloads Gateway API "
+                f"{version} before it installs the CRDs"
+            )
+        data = path.read_bytes()
         found = hashlib.sha256(data).hexdigest()
         if found != digest:
             raise GatewayError(
-                f"{folder / name}: sha256 {found} is not the pinned {digest} of Gateway API {version}; restore the "
-                f"upstream file (see README.md there)"
+                f"{path}: sha256 {found} is not the pinned {digest} of Gateway API {version} (krc/versions.py); the "
+                f"file changed after it was stored, so it is not applied. Delete it and run `pulumi up` again to "
+                f"download it anew"
             )
         files[name] = data
     return files
 
 
-def crd_objects(version: str, directory: Path = VENDOR_DIR) -> list[dict[str, Any]]:
-    """Every object of the vendored standard channel (the CRDs, then the safe-upgrades admission policy)."""
-    objects: list[dict[str, Any]] = []
-    for data in crd_files(version, directory).values():
+def crd_objects(version: str, folder: Path) -> list[dict[str, Any]]:
+    """Every object of the release's standard channel from the store, in :func:`crd_object_list`'s order.
+
+    :raises GatewayError: when a file is not the pinned one, or holds other objects than :data:`CRD_OBJECTS` says.
+    """
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for file, data in crd_files(version, folder).items():
         # libyaml's loader when PyYAML has it: the pure-Python one takes seconds for these 1.2 MB.
-        objects.extend(doc for doc in yaml.load_all(data, Loader=_SAFE_LOADER) if doc)
-    # CRDs first: the admission policy is the release's own guard against later downgrades.
-    objects.sort(key=lambda o: o["kind"] != "CustomResourceDefinition")
-    return objects
+        docs = [doc for doc in yaml.load_all(data, Loader=_SAFE_LOADER) if doc]
+        held = tuple((doc.get("kind"), (doc.get("metadata") or {}).get("name")) for doc in docs)
+        if held != CRD_OBJECTS[version][file]:
+            raise GatewayError(f"{folder / file} holds {held}, not the {CRD_OBJECTS[version][file]} of Gateway API {version}")
+        by_key.update({(file, kind, name): doc for doc, (kind, name) in zip(docs, held)})
+    return [by_key[(o.file, o.kind, o.name)] for o in crd_object_list(version)]

@@ -108,7 +108,7 @@ def render(cluster: ClusterSettings, options: KindOptions) -> str:
 
 
 #: Run first by the create script: the kind binary to run is ``$KRC_KIND`` (an installed kind, or the pinned release
-#: that the KindCluster's binary command fetches, verified, before any script here runs). Nothing in these scripts
+#: that the artifact store step fetches, verified, before any script here runs). Nothing in these scripts
 #: names the checkout or its virtualenv: they run again on delete, from the state, wherever the checkout is then.
 KIND_PRELUDE = (
     'kind_bin="${KRC_KIND:-kind}"\n'

@@ -209,7 +209,7 @@ def _wait_ready(container: Container, timeout: float) -> None:
 def start_node(
     client: docker.DockerClient, image: str, network: str, name: str, certs_dir: Path | None,
     patches: Sequence[str] = (), base_config: str | None = None, require_config_path: bool = True,
-    timeout: float = 30.0,
+    timeout: float = 30.0, labels: Mapping[str, str] | None = None,
 ) -> Node:
     """Start a node container on ``network`` with containerd configured from ``base_config`` + ``patches``.
 
@@ -219,6 +219,7 @@ def start_node(
     :param base_config: the config the patches are merged onto; default the image's own (kind's base config).
     :param require_config_path: raise NodeError unless ``containerd config dump`` shows the CRI registry
         ``config_path = "/etc/containerd/certs.d"``.
+    :param labels: more container labels (kind's ``io.x-k8s.kind.cluster``, to be found as a cluster's node).
     """
     if base_config is None:
         base_config = base_config_of(client, image)
@@ -226,7 +227,7 @@ def start_node(
     mounts = [Mount(CERTS_D, str(certs_dir), type="bind", read_only=True)] if certs_dir is not None else []
     container = client.containers.create(
         image, name=name, hostname=name, network=network, mounts=mounts,
-        labels={TEST_LABEL: "true", "io.krc-tests.role": "node"},
+        labels={TEST_LABEL: "true", "io.krc-tests.role": "node", **(labels or {})},
     )
     try:
         put_files(container, {"/etc/containerd/config.toml": config})

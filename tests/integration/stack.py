@@ -209,13 +209,16 @@ def kind_config(rec: Recording) -> dict[str, Any]:
     return yaml.safe_load(rec.named("kind-cluster").inputs["stdin"])
 
 
-def start_kind_node(client: docker.DockerClient, rec: Recording, node_image: str, name: str) -> Node:
+def start_kind_node(
+    client: docker.DockerClient, rec: Recording, node_image: str, name: str, labels: dict[str, str] | None = None
+) -> Node:
     """A node configured from the recorded kind config: its containerd patches and its certs.d mount."""
     config = kind_config(rec)
     (mount,) = config["nodes"][0]["extraMounts"]
     assert mount["containerPath"] == "/etc/containerd/certs.d" and mount["readOnly"] is True
     return start_node(
-        client, node_image, NETWORK, name, Path(mount["hostPath"]), patches=config["containerdConfigPatches"]
+        client, node_image, NETWORK, name, Path(mount["hostPath"]), patches=config["containerdConfigPatches"],
+        labels=labels,
     )
 
 

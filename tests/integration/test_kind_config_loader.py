@@ -26,6 +26,7 @@ import yaml
 import gotools
 from harness import HEALTHY_PREFLIGHT, run_program
 from krc.render import kindconfig
+from storefakes import fill_gateway_store, gateway_files, pin_gateway_files
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +89,19 @@ STACKS = {
     },
     "node-image-by-tag": {"cluster": {"controlPlanes": 1, "workers": 0, "nodeImage": "kindest/node:v1.35.1"}},
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stored_gateway_release(tmp_path_factory):
+    """A HOME whose artifact store holds the Gateway API files (stand-ins, pinned), as after an `up`: the program reads
+    the CRDs from there, and under mocks nothing downloads them."""
+    home = tmp_path_factory.mktemp("home")
+    files = gateway_files()
+    with pytest.MonkeyPatch.context() as patch:
+        pin_gateway_files(patch, files)
+        patch.setenv("HOME", str(home))
+        fill_gateway_store(home, files)
+        yield
 
 
 @pytest.fixture(scope="module")

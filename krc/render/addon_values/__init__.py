@@ -18,7 +18,6 @@ from .common import (
     METALLB_CHART,
     METALLB_NAMESPACE,
     PRIVILEGED_NAMESPACE_LABELS,
-    chart_source,
     kind_options,
     merge_values,
     stale_values,
@@ -46,7 +45,7 @@ from .scheduling import (
 
 __all__ = [
     "API_SERVER_PORT", "CILIUM_CHART", "CILIUM_NAMESPACE", "INGRESS_NGINX_CHART", "INGRESS_NGINX_NAMESPACE",
-    "INGRESS_NODE_LABELS", "METALLB_CHART", "METALLB_NAMESPACE", "PRIVILEGED_NAMESPACE_LABELS", "chart_source",
+    "INGRESS_NODE_LABELS", "METALLB_CHART", "METALLB_NAMESPACE", "PRIVILEGED_NAMESPACE_LABELS",
     "kind_options", "merge_values", "stale_values", "cilium_values", "ingress_nginx_values", "ingress_url",
     "DOCKER_LOW_ADDRESSES", "METALLB_API_VERSION", "METALLB_POOL_NAME", "PoolRange", "default_pool_range",
     "ip_address_pool", "l2_advertisement", "metallb_values", "parse_pool_range", "pool_range_problem",

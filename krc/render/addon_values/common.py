@@ -62,13 +62,6 @@ def merge_values(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def chart_source(repository: str, chart: str) -> tuple[str, str | None]:
-    """The Release's ``chart`` and repository URL: an ``oci://`` repository names the chart itself."""
-    if repository.startswith("oci://"):
-        return f"{repository.rstrip('/')}/{chart}", None
-    return chart, repository
-
-
 def published_url(port_mappings: Sequence[PortMapping], container_port: int, scheme: str) -> str | None:
     """``scheme://host[:port]`` of the first TCP mapping of ``container_port``, or ``None``."""
     for mapping in port_mappings:
