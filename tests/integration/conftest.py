@@ -9,6 +9,8 @@ import pytest
 
 from .engine import Engine, EngineError, remove_everything, start_engine, stop_engine
 from .images import BuiltImages, ImagesError, ensure_images
+from .pullloop import REPORT
+from .upstreams import stop_fronts
 
 #: The network every test's containers join (created per test, removed after it).
 TEST_NETWORK = "krc-test"
@@ -58,12 +60,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
     """One line saying which registry and containerd the integration tier ran (printed with -q and without -s)."""
     for built in _built[:1]:
         terminalreporter.write_line(built.summary)
+    for line in REPORT:  # what pulls took while the fake upstreams misbehaved (test_upstream_faults.py)
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture
 def docker_client(docker_engine: Engine) -> Iterator[docker.DockerClient]:
-    """The engine's client; everything the test created (containers, networks, volumes) is removed after it."""
+    """The engine's client; everything the test created (containers, networks, volumes, fake upstreams' fronts)
+    is removed after it."""
     yield docker_engine.client
+    stop_fronts()
     remove_everything(docker_engine.client)
 
 

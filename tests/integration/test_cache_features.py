@@ -52,7 +52,7 @@ def stats(engine, *args: str) -> dict:
 
 def upstream_blob_gets(upstream, since: int = 0) -> Counter:
     """(repository, digest) -> successful blob downloads from the fake upstream."""
-    entries = observe.access_log(upstream.container)[since:]
+    entries = observe.access_log(upstream)[since:]
     return Counter((e.repository, e.reference) for e in entries if e.kind == "blobs" and e.method == "GET" and e.status == 200)
 
 
@@ -78,7 +78,7 @@ def env(docker_client, built_images, certs_dir):
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
     deployed = stack.deploy(docker_client, rec, built_images.registry)
-    marks = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    marks = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
     return rec, upstreams, deployed, marks
 
 
@@ -106,10 +106,10 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
         fetched = upstream_blob_gets(upstreams[host], marks[host])
         assert set(fetched) == set(blobs), host
         assert all(n <= built_images.cold_fetches for n in fetched.values()), fetched
-        assert {e.remote for e in observe.access_log(upstreams[host].container)[marks[host]:] if e.kind == "blobs"} == {
+        assert {e.remote for e in observe.access_log(upstreams[host])[marks[host]:] if e.kind == "blobs"} == {
             ip_address(cache, stack.NETWORK)}
         observe.wait_cached(cache, {d for _, d in blobs})
-    after_warmup = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    after_warmup = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
 
     # Three nodes pull every image at the same moment: all from the caches.
     nodes = [stack.start_kind_node(docker_client, rec, built_images.node, f"itest-worker{i}") for i in (1, 2, 3)]
@@ -124,7 +124,7 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
 
     # Warm-up again, on warm caches: no blob is requested at all, and it takes seconds.
     requests_before = {host: len(observe.access_log(c)) for host, c in deployed.caches.items()}
-    upstream_before = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    upstream_before = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
     started = time.monotonic()
     again = warm(docker_engine, rec)
     warm_seconds = time.monotonic() - started
@@ -134,7 +134,7 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
         assert not [e for e in observe.access_log(cache)[requests_before[host]:] if e.kind == "blobs"], host
     for host, upstream in upstreams.items():
         # Upstream saw tag checks (HEAD) at most: no manifest or blob was downloaded.
-        downloads = [e for e in observe.access_log(upstream.container)[upstream_before[host]:]
+        downloads = [e for e in observe.access_log(upstream)[upstream_before[host]:]
                      if e.method == "GET" and e.kind != "other"]
         assert downloads == [], host
     print(f"warm-up: cold {cold_seconds:.1f}s, warm {warm_seconds:.1f}s")
@@ -165,7 +165,7 @@ def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, dock
     # v3 exports registry_proxy_*, which cachectl reads; Debian's 2.8 fallback only /debug/vars.
     assert numbers["source"] == ("registry_proxy_* metrics" if built_images.registry_v3
                                  else "registry 2.8 /debug/vars and HTTP metrics")
-    fetched = [e for e in observe.access_log(upstream.container)[marks["docker.io"]:] if e.method == "GET" and e.status == 200]
+    fetched = [e for e in observe.access_log(upstream)[marks["docker.io"]:] if e.method == "GET" and e.status == 200]
     # Misses: each (repository, blob) and each manifest the cache had to download; bytes: what the upstream sent.
     blob_misses = len({(e.repository, e.reference) for e in fetched if e.kind == "blobs"})
     manifest_misses = len({(e.repository, e.reference) for e in fetched if e.kind == "manifests"})
@@ -214,7 +214,7 @@ def test_purge_removes_only_what_was_asked(env, docker_engine, docker_client, bu
 
     # The emptied cache fills again from upstream on the next pull, which it serves.
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    mark = len(observe.access_log(upstreams["docker.io"].container))
+    mark = len(observe.access_log(upstreams["docker.io"]))
     assert node.pull("docker.io/library/alpha:1.0").ok
     assert upstream_blob_gets(upstreams["docker.io"], mark)
 
@@ -238,7 +238,7 @@ def test_shared_cache_behind_a_path_prefix(docker_engine, docker_client, built_i
     assert "cache-docker-io" not in {r.name for r in rec.resources}
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
-    seeded = len(observe.access_log(upstreams["docker.io"].container))
+    seeded = len(observe.access_log(upstreams["docker.io"]))
     deployed = stack.deploy(docker_client, rec, built_images.registry)
     assert "docker.io" not in deployed.caches
 
@@ -264,7 +264,7 @@ def test_shared_cache_behind_a_path_prefix(docker_engine, docker_client, built_i
     through_team = [e for e in observe.access_log(team) if e.remote == node_ip]
     assert through_team and all(e.path.startswith("/team/v2/") for e in through_team)
     # The node never fell back to the real upstream: only the team cache talked to it.
-    pulled = observe.access_log(upstreams["docker.io"].container)[seeded:]
+    pulled = observe.access_log(upstreams["docker.io"])[seeded:]
     assert {e.remote for e in pulled if e.kind == "blobs"} == {team_ip}
 
     # The warm-up skips the shared upstream (it is the team's to warm) and still warms the local caches.

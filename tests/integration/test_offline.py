@@ -28,8 +28,7 @@ def warm(docker_client, built_images, tmp_path):
     stack.pull_all(node)
     node.container.remove(force=True)
     for upstream in upstreams.values():
-        for container in upstream.containers():
-            container.stop(timeout=1)
+        upstream.stop()
     return rec, upstreams, deployed
 
 
@@ -77,8 +76,7 @@ def test_cache_returns_to_proxy_mode_when_the_upstream_answers_again(warm, docke
     cache = caches["docker.io"]
     assert mode(cache) == "offline"
 
-    for container in upstreams["docker.io"].containers():
-        container.start()
+    upstreams["docker.io"].start()
     deadline = time.monotonic() + 60  # a bound for the test, not a speed target: probes run every second
     while True:
         cache.reload()
@@ -95,15 +93,13 @@ def test_cache_returns_to_proxy_mode_when_the_upstream_answers_again(warm, docke
 
     # A new image, never cached, now comes through the cache from the upstream.
     upstream = upstreams["docker.io"]
-    # Restarted, the upstream's API is published on a new loopback port.
-    upstream.host_url = f"http://127.0.0.1:{_published(upstream.container)}"
     upstream.seed([stack.ImageSpec("library/gamma", "1.0", (stack.LayerSpec("gamma", 96 * stack.KiB),))])
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-worker")
     result = node.pull("docker.io/library/gamma:1.0")
     assert result.ok, result.stderr
     cache_ip = ip_address(cache, stack.NETWORK)
     gamma_gets = [
-        e for e in observe.access_log(upstream.container)
+        e for e in observe.access_log(upstream)
         if e.repository == "library/gamma" and e.kind == "blobs" and e.method == "GET"
     ]
     assert gamma_gets and {e.remote for e in gamma_gets} == {cache_ip}
@@ -136,7 +132,3 @@ def test_offline_cache_refuses_writes(warm):
     assert answer.exit_code != 0
     assert b"405" in answer.output or b"Method Not Allowed" in answer.output, answer.output
 
-
-def _published(container) -> int:
-    container.reload()
-    return int(container.attrs["NetworkSettings"]["Ports"]["5000/tcp"][0]["HostPort"])

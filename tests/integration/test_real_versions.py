@@ -121,7 +121,7 @@ def test_proxy_metrics_match_the_upstream_access_log(docker_client, built_images
     rec = stack.record(tmp_path / "certs.d")
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
-    marks = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    marks = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
     deployed = stack.deploy(docker_client, rec, built_images.registry)
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
     stack.pull_all(node)  # cold
@@ -139,7 +139,7 @@ def test_proxy_metrics_match_the_upstream_access_log(docker_client, built_images
             assert not [s for s in samples if s.name.startswith("registry_proxy_")]
             assert observe.debug_vars(cache)["registry"]["proxy"]["blobs"]["Requests"] > 0
             continue
-        sent = [e for e in observe.access_log(upstream.container)[marks[host]:] if e.method == "GET" and e.status == 200]
+        sent = [e for e in observe.access_log(upstream)[marks[host]:] if e.method == "GET" and e.status == 200]
         node_ip = ip_address(node.container, stack.NETWORK)
         # What the node asked (HEAD and GET: containerd resolves a tag with a HEAD of the manifest).
         served = [e for e in observe.access_log(cache)
