@@ -1,6 +1,7 @@
 """Fixtures of the integration tier: one private Docker engine per session, a clean engine per test."""
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 
@@ -11,6 +12,10 @@ from .engine import Engine, EngineError, remove_everything, start_engine, stop_e
 from .images import BuiltImages, ImagesError, ensure_images
 from .pullloop import REPORT
 from .upstreams import stop_fronts
+
+# `cachectl stats` asks Docker Hub what is left of its allowance: in this tier it asks the fake docker.io when a
+# test says so (--hub-url), else a port on this machine where nothing listens, never the real Docker Hub.
+os.environ.setdefault("KRC_DOCKER_HUB_URL", "http://127.0.0.1:9")
 
 #: The network every test's containers join (created per test, removed after it).
 TEST_NETWORK = "krc-test"

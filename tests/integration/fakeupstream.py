@@ -32,6 +32,7 @@ import re
 import secrets
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -429,7 +430,10 @@ def _apply(state: State, listeners: list[Listener], command: dict) -> dict:
             connections = list(state.connections)
         for conn in connections:
             try:
-                conn.shutdown(socket.SHUT_RDWR)
+                # Abortive: closed with linger 0, the socket sends a reset and drops what it has not sent yet
+                # (a plain FIN would first deliver everything already queued in the kernel).
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.shutdown(socket.SHUT_RDWR)  # wakes the handler; its socket closes right after
             except OSError:
                 pass
     elif op == "limits":

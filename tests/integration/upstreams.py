@@ -400,7 +400,7 @@ class FakeUpstream:
     def slow(self, bits_per_second: int) -> None:
         """Shape what the upstream sends to ``bits_per_second`` (tbf; this kernel has no netem)."""
         burst = max(64 * 1024, bits_per_second // 8 // 100)
-        self._netns(["tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", f"{bits_per_second}bit",
+        self._netns(["tc", "qdisc", "replace", "dev", self._device(), "root", "tbf", "rate", f"{bits_per_second}bit",
                      "burst", str(burst), "latency", "100ms"])
         self._outside.add("slow")
 
@@ -413,7 +413,7 @@ class FakeUpstream:
             for half in self._halves():
                 self._netns(["ip", "route", "del", "blackhole", half], check=False)
         if "slow" in self._outside:
-            self._netns(["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
+            self._netns(["tc", "qdisc", "del", "dev", self._device(), "root"], check=False)
         self._outside.clear()
         self._current_faults = {}
         self.control("faults", faults={})
@@ -428,10 +428,18 @@ class FakeUpstream:
         subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
         return [str(half) for half in subnet.subnets(prefixlen_diff=1)]
 
-    def _netns(self, argv: list[str], check: bool = True) -> None:
+    def _netns(self, argv: list[str], check: bool = True) -> str:
         done = subprocess.run(["nsenter", "-t", str(self._pid()), "-n", *argv], capture_output=True, text=True)
         if check and done.returncode != 0:
             raise RuntimeError(f"{self.name}: {' '.join(argv)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def _device(self) -> str:
+        """The container's interface on the network (eth0 at first; another name after a reconnect)."""
+        network = self.client.networks.get(self.network)
+        subnet = network.attrs["IPAM"]["Config"][0]["Subnet"]
+        fields = self._netns(["ip", "-o", "route", "show", subnet]).split()
+        return fields[fields.index("dev") + 1]
 
     def _refresh_ports(self) -> None:
         self.host_url = f"http://127.0.0.1:{published_port(self.container, '5000/tcp')}"
