@@ -154,6 +154,10 @@ def test_a_missing_image_fails_the_warmup_with_its_name(docker_engine, docker_cl
 
 def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, docker_engine, docker_client, built_images):
     rec, upstreams, deployed, marks = env
+    # The fake docker.io counts pulls as Docker Hub does and serves the image Docker checks the limit with.
+    upstreams["docker.io"].seed([stack.ImageSpec("ratelimitpreview/test", "latest", (stack.LayerSpec("rl", 1024),))])
+    upstreams["docker.io"].seeded.pop("ratelimitpreview/test:latest")  # only ever HEADed: not among what nodes pull
+    upstreams["docker.io"].set_limits({"anonymous": 100})
     assert warm(docker_engine, rec).returncode == 0
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
     for ref in stack.PULLS["docker.io"]:
@@ -161,7 +165,15 @@ def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, dock
     cache, upstream = deployed.caches["docker.io"], upstreams["docker.io"]
     node_ip = ip_address(node.container, stack.NETWORK)
 
-    numbers = stats(docker_engine)["docker.io"]
+    counted = upstream.counts()
+    numbers = stats(docker_engine, "--hub-url", upstream.host_url)["docker.io"]
+    # What is left of the allowance, read with a HEAD that spends none: the warm-up's two docker.io images
+    # (one manifest GET each through the cache) are the only pulls counted.
+    assert numbers["dockerHub"] == {"limit": 100, "remaining": 98, "windowSeconds": 21600,
+                                    "source": numbers["dockerHub"]["source"], "login": False, "error": None}
+    after = upstream.counts()
+    assert after.get("docker_pulls:anonymous") == counted.get("docker_pulls:anonymous") == 2
+    assert after["manifest_head"] == counted.get("manifest_head", 0) + 1
     # v3 exports registry_proxy_*, which cachectl reads; Debian's 2.8 fallback only /debug/vars.
     assert numbers["source"] == ("registry_proxy_* metrics" if built_images.registry_v3
                                  else "registry 2.8 /debug/vars and HTTP metrics")
@@ -182,7 +194,7 @@ def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, dock
     assert numbers["storedBlobs"] == len(stored)
     sizes = {d: size for (_, d), size in wanted_blobs(upstreams)["docker.io"].items()}
     assert numbers["diskBytes"] >= sum(sizes.values()) and set(sizes) <= stored
-    assert numbers["state"] == "running" and numbers["mode"] == "proxy"
+    assert numbers["state"] == "running" and numbers["login"] is False
 
     # The cluster and the caches down: the volume is still measured.
     cache.stop(timeout=1)
