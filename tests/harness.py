@@ -97,8 +97,9 @@ def _contains_secret(value: Any) -> bool:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, preflight_stdout: str) -> None:
+    def __init__(self, preflight_stdout: str, hub_quota: str = "{}") -> None:
         self.preflight_stdout = preflight_stdout
+        self.hub_quota = hub_quota
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
@@ -115,6 +116,8 @@ class _Mocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "command:local:run" and "krc.commands.cachectl stats" in args.args.get("command", ""):
             return {"stdout": "{}", "stderr": ""}
+        if args.token == "command:local:run" and "krc.commands.cachectl quota" in args.args.get("command", ""):
+            return {"stdout": self.hub_quota, "stderr": ""}
         if args.token == "command:local:run":
             return {"stdout": self.preflight_stdout, "stderr": ""}
         raise AssertionError(f"unexpected invoke {args.token}")
@@ -201,19 +204,21 @@ def run_program(
     secret_keys: tuple[str, ...] = (),
     preflight: str = HEALTHY_PREFLIGHT,
     use_stack_file: bool = True,
+    hub_quota: str = "{}",
 ) -> Recording:
     """Run ``__main__.py`` under mocks and return what it registered.
 
     :param overrides: short config keys (``cluster``) replacing the stack's values.
     :param secret_keys: short keys stored as secrets (as ``pulumi config set --secret`` would).
     :param preflight: what the preflight script prints on the pretend machine.
+    :param hub_quota: what ``cachectl quota --json`` prints (Docker Hub's allowance) on the pretend machine.
     """
     values = stack_config(stack) if use_stack_file else stack_config("__none__")
     values.update(overrides or {})
     config = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
     # A fresh event loop per run: an earlier asyncio.run() elsewhere in the session leaves none set.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    mocks = _Mocks(preflight)
+    mocks = _Mocks(preflight, hub_quota)
     monitor = _Monitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     # set_mocks registers a root stack and closes it at once; start a fresh one so exports are recorded.
