@@ -129,7 +129,9 @@ def request_overhead(results: dict[str, Any]) -> str:
         + (f", and, because these upstreams answer `/v2/` without an auth challenge, it pings `/v2/` before every "
            f"upstream request ({pings} \"GET other\"; registry/proxy/proxyregistry.go `tryEstablishChallenges` keeps "
            "only a challenge, so an upstream that sends one, as Docker Hub, quay.io and ghcr.io do, is pinged once)"
-           if pings else "")
+           if pings and not tokens else "")
+        + (f" ({pings} `/v2/` ping(s): each cache learns its upstream's challenge once, registry/proxy/"
+           "proxyregistry.go `tryEstablishChallenges`)" if pings and tokens else "")
         + ". Each is a round trip"
         + (f" ({delay * 1000:.0f} ms here, another {delay * 1000:.0f} ms for each new connection)" if delay else "")
         + " that the direct pull does not make (containerd overlaps up to three layer downloads, so they do not add up "
