@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 #: Docker Hub's window: 6 hours, as its headers spell it (``;w=21600``).
 WINDOW_SECONDS = 21600
