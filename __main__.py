@@ -1,4 +1,4 @@
-"""kind-registry-cache: network, pull-through caches, the kind cluster pulling through them, its add-ons."""
+"""kind-registry-cache: network, pull-through caches, a local registry, the kind cluster pulling through them, its add-ons."""
 
 import pulumi
 import pulumi_docker as docker
@@ -8,8 +8,9 @@ from components.cache_warmup import CacheWarmup, CacheWarmupArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
 from components.kind_network import KindNetwork, KindNetworkArgs
+from components.local_registry import LocalRegistry, LocalRegistryArgs
 from components.registry_caches import RegistryCaches, RegistryCachesArgs
-from krc.render import addon_values, mirrors, warmup
+from krc.render import addon_values, localregistry, mirrors, warmup
 from program import config, prerequisites
 
 stack_config = config.load()
@@ -39,6 +40,27 @@ caches = RegistryCaches(
     opts=engine,
 )
 
+# The registry for the user's own images: this stack's own, or another stack's (localRegistry.useStack).
+registry = decision.local_registry
+registry_info: pulumi.Input[dict] | None = None
+if registry is not None and not registry.shared:
+    registry_info = LocalRegistry(
+        "local-registry",
+        LocalRegistryArgs(
+            name=registry.container,
+            port=registry.port,
+            network_name=network.name,
+            owner=owner,
+            image=settings.cache.image,
+            image_id=caches.image_id,
+            generation=generations.local_registry,
+        ),
+        opts=engine,
+    ).info
+elif registry is not None:
+    registry_info = localregistry.summary(registry.port, registry.container, stack=registry.owner)
+registry_hosts = [mirrors.local_registry_entry(registry.port, registry.container)] if registry else []
+
 # Warm-up: the add-ons' images through the caches, while `kind create` runs (it waits for the caches only).
 warm_caches: list[pulumi.Resource] = []
 if settings.warmup.enabled:
@@ -57,7 +79,7 @@ cluster = KindCluster(
         options=addon_values.kind_options(
             settings.certs_dir, cilium=addons.cilium.enabled, ingress=addons.ingress_nginx.enabled
         ),
-        hosts_files=mirrors.hosts_files(mirrors.entries(settings.cache)),
+        hosts_files=mirrors.hosts_files([*mirrors.entries(settings.cache), *registry_hosts]),
         owner=owner,
         adopt_legacy_certs=settings.certs_dir_is_default,
         network_name=settings.network.name,
@@ -76,8 +98,13 @@ cluster_addons = ClusterAddons(
         cluster=settings.cluster,
         kubeconfig=cluster.kubeconfig,
         cluster_resource=cluster.resource,
+        cluster_identity=cluster.identity,
         wait_for=warm_caches,
         gateway=gateway_plan,
+        # On a remote engine the API server is out of reach (preflight.refuse_addons_on_remote_engine): no ConfigMap.
+        local_registry_hosting=(
+            localregistry.hosting(registry.port, registry.container) if registry and not decision.remote_engine else None
+        ),
     ),
 )
 
@@ -103,3 +130,4 @@ pulumi.export("ingressUrl", cluster_addons.ingress_url)
 pulumi.export("chartVersions", cluster_addons.chart_versions)
 pulumi.export("gatewayUrl", cluster_addons.gateway_url)
 pulumi.export("gatewayClass", cluster_addons.gateway_class)
+pulumi.export("localRegistry", registry_info)

@@ -1,11 +1,12 @@
-"""The cluster add-ons: Cilium, MetalLB and ingress-nginx as Helm releases on the kind cluster."""
+"""The cluster add-ons: Cilium, MetalLB and ingress-nginx as Helm releases on the kind cluster; the local registry's
+KEP-1755 ConfigMap."""
 
 from __future__ import annotations
 
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pulumi_kubernetes as k8s
 from krc.commands import metallbwebhook
 from krc.config import ClusterSettings
 from krc.config.addons import AddonSettings
-from krc.render import addon_values, gateway, kindconfig
+from krc.render import addon_values, gateway, kindconfig, localregistry
 from krc.render.gateway import GatewayPlan
 
 TOKEN = "kind-registry-cache:index:ClusterAddons"
@@ -39,10 +40,15 @@ class ClusterAddonsArgs:
     kubeconfig: pulumi.Input[str]
     #: The resource whose deletion takes the whole cluster with it (``KindCluster.resource``).
     cluster_resource: pulumi.Resource
+    #: Changes exactly when that cluster is replaced (``KindCluster.identity``).
+    cluster_identity: str = ""
     #: What the Helm releases wait for besides the cluster (the cache warm-up, so pods find their images cached).
     wait_for: Sequence[pulumi.Resource] = ()
     #: The shared Gateway's mode, ports and URL (``prerequisites.gateway_plan``); ``None`` without the Gateway.
     gateway: GatewayPlan | None = None
+    #: The data of the ``local-registry-hosting`` ConfigMap (KEP-1755, ``krc.render.localregistry.hosting``);
+    #: ``None`` without a local registry.
+    local_registry_hosting: Mapping[str, str] | None = None
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -68,12 +74,18 @@ class ClusterAddons(pulumi.ComponentResource):
         self._wait_for = list(args.wait_for)
         self._releases: dict[str, k8s.helm.v3.Release] = {}
 
-        if settings.any_enabled:
+        if settings.any_enabled or args.local_registry_hosting:
             # Every in-cluster object goes when the cluster does: `pulumi destroy` deletes the kind
             # cluster without waiting on Helm uninstalls or namespace finalizers inside it.
+            # With a clusterIdentifier the provider is replaced only when it changes; any other change of its
+            # config, an unknown kubeconfig in preview included, is an update that keeps every in-cluster resource
+            # (pulumi-kubernetes v4.32.0 provider/pkg/provider/provider.go:486-516, DiffConfig; the option is in
+            # the 4.34.2 SDK, pulumi_kubernetes/provider.py:46). The identity changes exactly when the cluster
+            # command is replaced, so a new cluster still gets a new provider.
             self._provider = k8s.Provider(
                 f"{name}-provider",
                 kubeconfig=args.kubeconfig,
+                cluster_identifier=args.cluster_identity or None,
                 opts=pulumi.ResourceOptions(parent=self, deleted_with=args.cluster_resource),
             )
 
@@ -84,6 +96,8 @@ class ClusterAddons(pulumi.ComponentResource):
         cilium = self._cilium(args, gateway_crds) if settings.cilium.enabled else []
         metallb_range, metallb_objects = self._metallb(args, cilium) if settings.metallb.enabled else (None, [])
         ingress_url = self._ingress_nginx(args, cilium) if settings.ingress_nginx.enabled else None
+        if args.local_registry_hosting:
+            self._local_registry_hosting(args.local_registry_hosting)
         gateway_url: str | None = None
         if args.gateway is not None:
             # Cilium's chart creates the GatewayClass; the Gateway's address comes from MetalLB's pool.
@@ -167,6 +181,16 @@ class ClusterAddons(pulumi.ComponentResource):
         self._releases[addon_values.INGRESS_NGINX_CHART] = release
         return addon_values.ingress_url(args.cluster.port_mappings)
 
+    def _local_registry_hosting(self, data: Mapping[str, str]) -> None:
+        """KEP-1755's ConfigMap, which Tilt, Skaffold and ctlptl read to find where to push. It needs only the API
+        server, not the CNI or the warm-up: created as soon as the cluster answers, beside the releases."""
+        k8s.core.v1.ConfigMap(
+            f"{self._name}-local-registry-hosting",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=localregistry.HOSTING_CONFIGMAP, namespace=localregistry.HOSTING_NAMESPACE),
+            data=dict(data),
+            opts=self._options([]),
+        )
+
     def _values(self, chart: str, ours: dict, theirs: dict) -> dict:
         # Ours, then what the topology needs (tolerations when every node is a tainted control plane),
         # then the stack's values over both.
@@ -187,13 +211,21 @@ class ClusterAddons(pulumi.ComponentResource):
                 )
             )
         )
+        # What it prints comes from a secret input, so it is kept secret too: pulumi-command's outputs take the
+        # secretness of a same-named input only (pulumi-go-provider v1.3.0 infer/resource.go:754-806, default
+        # secret flow), never stdout's from stdin. Nor does it get its previous output in PULUMI_COMMAND_STDOUT
+        # (pulumi-command v1.2.1 provider/pkg/provider/local/commandOutputs.go:88-95).
         return command.local.Command(
             f"{self._name}-metallb-webhook",
             create=f"{shlex.quote(sys.executable)} -m krc.commands.metallbwebhook",
             stdin=stdin,
             dir=str(PROJECT_ROOT),
+            add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[release], deleted_with=self._cluster_resource
+                parent=self,
+                depends_on=[release],
+                deleted_with=self._cluster_resource,
+                additional_secret_outputs=["stdout", "stderr"],
             ),
         )
 

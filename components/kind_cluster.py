@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -12,7 +14,7 @@ import pulumi
 import pulumi_command as command
 
 from krc.config import ClusterSettings
-from krc.preflight import KindChoice
+from krc.preflight import KindChoice, new_token
 from krc.render import certs as certs_scripts
 from krc.render import kindconfig
 
@@ -57,19 +59,27 @@ class KindCluster(pulumi.ComponentResource):
     """The kubeconfig for reaching the cluster from the host (secret)."""
     config: pulumi.Output[str]
     """The kind config the cluster was created from."""
+    identity: str
+    """Changes exactly when the cluster is replaced: the Kubernetes provider's ``clusterIdentifier``."""
 
     def __init__(self, name: str, args: KindClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
         cluster_name = args.settings.name
         config_yaml = kindconfig.render(args.settings, args.options)
         # Which kind runs: an installed one (its path), or the pinned release kept under ~/.kind-registry-cache/bin.
+        # Only that path goes into the commands' environment: what runs on delete must not depend on where the
+        # checkout or its virtualenv was (pulumi-command v1.2.1 runs a delete with the `dir` and `environment`
+        # stored at create: provider/pkg/provider/local/commandController.go:93-99, commandOutputs.go:73-86).
         kind_env = {"KRC_KIND": args.kind.path}
         binary: list[pulumi.Resource] = []
         if args.kind.download is not None:
             asset = args.kind.download
-            kind_env |= {"KRC_KIND_URL": asset.url, "KRC_KIND_SHA256": asset.sha256, "KRC_PYTHON": sys.executable}
-            # Downloaded by `up`, never while the program merely runs (preview changes nothing); the scripts
-            # below fetch it again the same way if it was deleted since (kindconfig.KIND_PRELUDE).
+            # Downloaded by `up`, never while the program merely runs (preview changes nothing). This command has no
+            # delete, so its interpreter and folder are used only while this checkout runs it. While the binary is
+            # there, nothing about it is compared (no update, no preview noise when the checkout moves); when it is
+            # missing (first `up`, or removed by hand since), a fresh token makes `up` run it again, and it runs
+            # before every command below that needs kind.
+            fetch: dict[str, str] = {} if args.kind.present else {"KRC_KIND_FETCH": new_token()}
             binary = [
                 command.local.Command(
                     f"{name}-binary",
@@ -78,7 +88,10 @@ class KindCluster(pulumi.ComponentResource):
                          "--url", shlex.quote(asset.url), "--sha256", asset.sha256]
                     ),
                     dir=str(PROJECT_ROOT),
-                    opts=pulumi.ResourceOptions(parent=self),
+                    environment=fetch,
+                    opts=pulumi.ResourceOptions(
+                        parent=self, ignore_changes=[] if not args.kind.present else ["create", "dir", "environment"]
+                    ),
                 )
             ]
         environment = {"KIND_EXPERIMENTAL_DOCKER_NETWORK": args.network_name, **kind_env}
@@ -107,15 +120,17 @@ class KindCluster(pulumi.ComponentResource):
         # (the name is reused), and never run `kind create` over an existing cluster. What must recreate it
         # is in `triggers` (the engine, the network, the generation); a change of the kind binary's path
         # alone is an in-place update that runs nothing (`update`), so the next delete uses the new path.
+        # No `dir`: the scripts use absolute paths only, and a stored folder that was moved would fail the delete.
+        create, delete = kindconfig.create_script(cluster_name), kindconfig.delete_script(cluster_name)
+        triggers = [args.network_name, args.docker_host or "", args.generation]
         cluster = command.local.Command(
             f"{name}-cluster",
-            create=kindconfig.create_script(cluster_name),
-            delete=kindconfig.delete_script(cluster_name),
+            create=create,
+            delete=delete,
             update=":",
             stdin=config_yaml,
             environment=environment | {"KRC_CLUSTER_GENERATION": args.generation, "KRC_CLUSTER_RECORD": args.record},
-            dir=str(PROJECT_ROOT),
-            triggers=[args.network_name, args.docker_host or "", args.generation],
+            triggers=triggers,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[certs, *binary, *args.depends_on],
@@ -124,17 +139,32 @@ class KindCluster(pulumi.ComponentResource):
             ),
         )
 
-        # The kubeconfig holds a client key: secret in state, and never echoed to the update log.
+        # The kubeconfig holds a client key: secret in state, and never echoed to the update log; nor is the previous
+        # one handed to the script (pulumi-command v1.2.1 puts the last stdout in PULUMI_COMMAND_STDOUT unless told
+        # not to: provider/pkg/provider/local/commandOutputs.go:88-95).
+        # It is read again only when the cluster is new (`triggers`). A change of `environment` alone (kind installed
+        # on PATH, so another KRC_KIND) is ignored: otherwise the update would make `stdout` unknown in preview
+        # (pulumi-go-provider v1.3.0 infer/resource.go:565-587: an output is computed when an input changed), and
+        # with it the Kubernetes provider's kubeconfig. A replacement still runs with the current environment: the
+        # engine checks a replaced resource's inputs afresh, without ignore_changes (pulumi/pulumi pkg/v3 v3.274.0
+        # pkg/resource/deploy/step_generator.go:2102-2121; v3.259.0 :2003-2023).
         kubeconfig = command.local.Command(
             f"{name}-kubeconfig",
             create=kindconfig.kubeconfig_script(cluster_name),
             environment=environment,
-            dir=str(PROJECT_ROOT),
             triggers=[cluster.id],
             logging=command.local.Logging.STDERR,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster], additional_secret_outputs=["stdout"]),
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[cluster], additional_secret_outputs=["stdout"], ignore_changes=["environment"]
+            ),
         )
 
+        # What makes this a different cluster: exactly the inputs that replace the cluster command. The Kubernetes
+        # provider is replaced only when it changes (`clusterIdentifier`).
+        self.identity = hashlib.sha256(
+            json.dumps([cluster_name, create, delete, config_yaml, triggers]).encode()
+        ).hexdigest()[:16]
         self.name = cluster.id.apply(lambda _: cluster_name)
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
         self.config = pulumi.Output.from_input(config_yaml)

@@ -41,6 +41,8 @@ class RegistryCaches(pulumi.ComponentResource):
     for a shared one; no credentials."""
     containers: list[docker.Container]
     """The cache containers, for resources that must wait for them."""
+    image_id: pulumi.Output[str] | None
+    """The registry image's id when this component pulls it (no local cache: ``None``), for the local registry."""
 
     def __init__(self, name: str, args: RegistryCachesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
@@ -53,6 +55,7 @@ class RegistryCaches(pulumi.ComponentResource):
             if settings.local_mirrors
             else None
         )
+        self.image_id = image.image_id if image is not None else None
 
         self.containers = []
         table: dict[str, dict] = {}

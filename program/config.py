@@ -13,6 +13,7 @@ import pulumi
 from krc import config as settings_module
 from krc.config import NAMESPACE, TOP_KEYS, Settings, SettingsError, certsdir
 from krc.config import addons as addon_settings
+from krc.config import localregistry
 from krc.config.addons import AddonSettings
 from krc.preflight import kindrelease
 
@@ -32,6 +33,10 @@ class StackConfig:
     home: str = ""
     #: Tests only: where the pinned kind is downloaded from instead of kind's releases (``KRC_KIND_DOWNLOAD_BASE``).
     kind_download_base: str | None = None
+    #: The registry for the user's own images (``localRegistry``).
+    local_registry: localregistry.LocalRegistrySettings = field(
+        default_factory=lambda: localregistry.LocalRegistrySettings(enabled=False)
+    )
 
 
 def _raw(key: str) -> Any:
@@ -92,15 +97,30 @@ def load() -> StackConfig:
         addons = addon_settings.parse(_raw("addons"), subnet=settings.network.subnet if settings else None)
     except SettingsError as error:
         problems.extend(error.problems)
+    # Checked against the caches' and the cluster's host ports only when those settings are valid.
+    try:
+        local_registry = localregistry.parse(
+            _raw("localRegistry"),
+            stack=pulumi.get_stack(),
+            used=localregistry.ports_in_use(settings.cache, settings.cluster) if settings else None,
+        )
+    except SettingsError as error:
+        problems.extend(error.problems)
     if problems:
         raise pulumi.RunError(str(SettingsError(problems))) from None
     assert settings is not None
 
     if raw_credentials and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:credentials"):
+        # Every step for every configured host (valid hosts: parse passed), so one more run passes.
+        hosts = sorted(str(host) for host in raw_credentials) if isinstance(raw_credentials, dict) else ["docker.io"]
+        steps = ", ".join(
+            f"`pulumi config set --secret --path '{NAMESPACE}:credentials[\"{host}\"].{part}' <{part}>`"
+            for host in hosts
+            for part in ("username", "password")
+        )
         raise pulumi.RunError(
             f"{NAMESPACE}:credentials is stored in plain text in Pulumi.{pulumi.get_stack()}.yaml. "
-            f"Remove it (`pulumi config rm {NAMESPACE}:credentials`) and set it again with --secret: "
-            f"`pulumi config set --secret --path '{NAMESPACE}:credentials[\"docker.io\"].password' <token>`"
+            f"Remove it (`pulumi config rm {NAMESPACE}:credentials`) and set each login again with --secret: {steps}"
         )
 
     credentials = {}
@@ -115,4 +135,5 @@ def load() -> StackConfig:
         addons=addons,
         home=str(Path.home()),
         kind_download_base=os.environ.get(kindrelease.BASE_URL_ENV) or None,
+        local_registry=local_registry,
     )

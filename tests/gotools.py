@@ -1,7 +1,10 @@
 """The Go programs the tests run, built from their Go modules at pinned versions: the one place they are pinned.
 
 ``python3 tests/gotools.py build`` (``tests/integration/setup.sh`` runs it as root) builds each program that is
-missing or whose pin changed with ``go install <package>@<version>``, into a folder this file owns
+missing or whose pin changed with ``go install <package>@<version>`` -- or, where upstream ``replace`` lines make
+``go install`` refuse the module, with ``go build <package>`` inside a small pinned Go module of ours
+(``tests/gomod/<name>/``: a ``go.mod`` that requires the upstream module at the pinned version, and its ``go.sum``;
+no code) -- into a folder this file owns
 (``KRC_GO_TOOLS_DIR``, default ``/var/cache/kind-registry-cache-tests/go``: ``bin/``, and the Go module and build
 caches ``gomodcache/`` and ``gocache/``), and records what it built in ``bin/manifest.json``. A second run with the
 same pins and the same Go finds every binary there with its recorded sha256 and builds nothing. Go's checksum
@@ -33,6 +36,10 @@ MANIFEST = "manifest.json"
 DISTRIBUTION = "github.com/distribution/distribution/v3"
 CONTAINERD = "github.com/containerd/containerd/v2"
 KIND = "sigs.k8s.io/kind"
+PULUMI_PKG = "github.com/pulumi/pulumi/pkg/v3"
+PULUMI_SDK = "github.com/pulumi/pulumi/sdk/v3"
+#: Our own Go modules, one folder per program built through one (GoTool.gomod).
+GOMOD_DIR = Path(__file__).resolve().parent / "gomod"
 
 #: kind v0.32.0 builds its nodes' containerd with these tags (images/base/Dockerfile line 131, plus the
 #: urfave_cli_no_docs that containerd v2.3.1's Makefile always adds). kind builds it with CGO_ENABLED=1 and links
@@ -53,10 +60,18 @@ class GoTool:
     #: ``v``) and ``{revision}`` (the tag's commit, from the module proxy's origin record) are filled in.
     ldflags: str = "-s -w"
     why: str = ""
+    #: The folder under tests/gomod/ of our Go module that requires ``module`` at ``version``, when upstream
+    #: ``replace`` lines make ``go install package@version`` refuse it; empty: plain ``go install``.
+    gomod: str = ""
 
     def stamp(self, go_version: str) -> str:
         """Everything the binary depends on besides the module's content (which the version pins)."""
-        return json.dumps([self.package, self.version, list(self.tags), self.ldflags, go_version])
+        parts = [self.package, self.version, list(self.tags), self.ldflags, go_version]
+        if self.gomod:
+            folder = GOMOD_DIR / self.gomod
+            parts.append(hashlib.sha256((folder / "go.mod").read_bytes() + (folder / "go.sum").read_bytes())
+                         .hexdigest())
+        return json.dumps(parts)
 
 
 TOOLS: tuple[GoTool, ...] = (
@@ -79,6 +94,15 @@ TOOLS: tuple[GoTool, ...] = (
     GoTool("kind", KIND, KIND, "v0.32.0",
            ldflags=f"-buildid= -s -w -X={KIND}/pkg/cmd/kind/version.gitCommit={{revision}}",
            why="kind's own config loader, fed every config the program generates"),
+    # The Pulumi CLI (the engine), for tests/engine/. Our pin is 3.272.0 (requirements.txt's SDK), but the Go module
+    # proxy this project reaches refuses pkg/v3@v3.272.0 ("This module version is not available"); v3.274.0 is the
+    # nearest release it serves (a CLI newer than the SDK is what users run). pkg/go.mod v3.274.0 line 5 replaces
+    # the SDK with ../sdk, so go install refuses it: tests/gomod/pulumi requires pkg and sdk at the same release.
+    # Release build (.goreleaser.yml, builds.pulumi): -trimpath, tags osusergo,grpcnotrace,
+    # ldflags "-w -s -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v<version>".
+    GoTool("pulumi", f"{PULUMI_PKG}/cmd/pulumi", PULUMI_PKG, "v3.274.0", tags=("osusergo", "grpcnotrace"),
+           ldflags=f"-w -s -X {PULUMI_SDK}/go/common/version.Version={{version}}", gomod="pulumi",
+           why="the Pulumi engine that runs the program in tests/engine/"),
 )
 
 
@@ -187,8 +211,8 @@ def _go_env(directory: Path, gobin: Path) -> dict[str, str]:
     return env
 
 
-def _go(go: str, env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([go, *args], env=env, capture_output=True, text=True, cwd=env["GOPATH"])
+def _go(go: str, env: dict[str, str], *args: str, cwd: Path | None = None) -> str:
+    result = subprocess.run([go, *args], env=env, capture_output=True, text=True, cwd=cwd or env["GOPATH"])
     if result.returncode != 0:
         raise GoToolsError(f"go {' '.join(args)} failed (exit {result.returncode}):\n{result.stderr.strip()}")
     return result.stdout
@@ -207,11 +231,17 @@ def _build_one(go: str, go_version: str, directory: Path, tool: GoTool, log) -> 
         env = _go_env(directory, staging)
         revision = _revision(go, env, tool)
         ldflags = tool.ldflags.format(version=tool.version, bare=tool.version.lstrip("v"), revision=revision)
-        args = ["install", f"-ldflags={ldflags}"]
+        flags = [f"-ldflags={ldflags}"]
         if tool.tags:
-            args.append(f"-tags={','.join(tool.tags)}")
-        _go(go, env, *args, f"{tool.package}@{tool.version}")
-        produced = staging / tool.package.rsplit("/", 1)[-1]
+            flags.append(f"-tags={','.join(tool.tags)}")
+        if tool.gomod:
+            # Our module's go.mod and go.sum decide every version; -mod=readonly refuses to change them.
+            produced = staging / tool.name
+            _go(go, env, "build", "-mod=readonly", *flags, "-o", str(produced), tool.package,
+                cwd=GOMOD_DIR / tool.gomod)
+        else:
+            _go(go, env, "install", *flags, f"{tool.package}@{tool.version}")
+            produced = staging / tool.package.rsplit("/", 1)[-1]
         target = directory / "bin" / tool.name
         os.replace(produced, target)
     finally:

@@ -59,6 +59,8 @@ class Registered:
     delete_before_replace: bool
     replace_on_changes: list[str]
     additional_secret_outputs: list[str]
+    ignore_changes: list[str] = field(default_factory=list)
+    protect: bool = False
     #: top-level input names whose value is (or contains) a secret
     secret_inputs: set[str] = field(default_factory=set)
 
@@ -151,6 +153,8 @@ class _Monitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     replace_on_changes=list(request.replaceOnChanges),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    ignore_changes=list(request.ignoreChanges),
+                    protect=request.protect,
                     secret_inputs={k for k, v in wire.items() if _contains_secret(v)},
                 )
             )

@@ -221,6 +221,13 @@ def test_running_only_stats_start_no_container(engine):
     assert not [call for call in engine.calls[before:] if call[:1] == ["run"]]
 
 
+@pytest.fixture(autouse=True)
+def hub_from_its_defaults(monkeypatch):
+    """No Docker Hub URL or login from the environment running the tests."""
+    for name in (hubquota.URL_ENV, hubquota.USERNAME_ENV, hubquota.PASSWORD_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
 def hub(limit: int | None = 100, remaining: int = 87):
     """Docker Hub as hubquota.read talks to it: a challenge, an anonymous token, the HEAD with its headers."""
     calls = []

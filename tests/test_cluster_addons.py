@@ -28,7 +28,10 @@ def all_on() -> Recording:
 
 @pytest.fixture(scope="module")
 def all_off() -> Recording:
-    return run_program("dev", overrides={"addons": {"cilium": OFF, "metallb": OFF, "ingressNginx": OFF}})
+    # The local registry's ConfigMap is the one in-cluster object besides the add-ons (tests/test_local_registry.py).
+    return run_program(
+        "dev", overrides={"addons": {"cilium": OFF, "metallb": OFF, "ingressNginx": OFF}, "localRegistry": OFF}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -131,6 +131,7 @@ def keys_the_program_reads() -> tuple[set[str], dict[str, object]]:
     keys |= {f"credentials.<host>.{k}" for k in settings.CREDENTIAL_KEYS}
     keys |= {f"docker.{k}" for k in settings.DOCKER_KEYS}
     keys |= {"certsDir"}
+    keys |= {f"localRegistry.{k}" for k in settings.LOCAL_REGISTRY_KEYS}
     per_addon = {
         "cilium": addon_settings.CILIUM_KEYS,
         "metallb": addon_settings.METALLB_KEYS,
@@ -212,3 +213,20 @@ def test_named_modules_and_files_exist(page):
         if "*" not in path and not (ROOT / path).exists():
             missing.append(path)
     assert missing == []
+
+
+def test_docker_hub_limits_are_the_ones_docker_documents():
+    """100 pulls per 6 hours per IPv4 address or IPv6 /64 without a login, 200 per 6 hours with a free personal
+    account; a pull is a manifest GET, a HEAD is not counted (docs.docker.com/docker-hub/usage, as of 2026; the
+    10-per-hour plan announced for April 2025 was withdrawn: ../shared/reference/facts.md). Said where the limits are
+    explained, with what a recreation costs; the withdrawn numbers nowhere."""
+    for page in PAGES:
+        text = " ".join(page.read_text().split())
+        assert not re.search(r"\b(10|40|100) (pulls )?(per|an) hour", text), page.name
+        if "Docker Hub" in text and re.search(r"pull (rate )?limits|limits pulls|allows \d+ pulls", text):
+            assert "100 pulls per 6 hours" in text or "100 per 6 hours" in text, page.name
+            assert "200" in text, page.name
+    configuration = " ".join(CONFIGURATION.read_text().split())
+    assert "a HEAD of a manifest, which only checks a tag, is not counted" in configuration
+    assert "What a cluster recreation costs." in configuration
+    assert "every recreation after that costs **no counted pull**" in configuration

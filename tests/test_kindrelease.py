@@ -183,7 +183,7 @@ def test_cli_reports_a_mismatch_without_a_traceback(tmp_path, server):
 def _machine(tmp_path: Path, kind_version: str | None) -> dict[str, str]:
     """PATH with a fake docker and, if given, a fake installed kind of that version."""
     tools = tmp_path / "tools"
-    tools.mkdir()
+    tools.mkdir(exist_ok=True)
     (tools / "docker").write_text('#!/bin/sh\ncase "$1 $2" in "version --format") echo 28.2.2 ;; esac\n')
     if kind_version:
         (tools / "kind").write_text(f"#!/bin/sh\necho 'kind {kind_version} go1.24 linux/amd64'\n")
@@ -232,12 +232,43 @@ def test_missing_or_old_kind_is_downloaded_by_up_and_the_cluster_waits_for_it(up
     assert f"--url {server.url}/kind-linux-amd64" in binary.inputs["create"]
     assert path.read_bytes() == FAKE_KIND
     assert server.requests == [f"/{versions.KIND_VERSION}/kind-linux-amd64"]
-    # The cluster's scripts run that binary; one deleted since `up` downloaded it is fetched again first.
+    # While it is there, nothing about the binary command is compared: no update, whatever the checkout's path.
+    again, _ = up(installed)
+    assert again.named("kind-binary").ignore_changes == ["create", "dir", "environment"]
+    assert len(server.requests) == 1
+    # Removed by hand since: the next `up` sees it missing and runs the binary command again (a fresh token,
+    # nothing ignored), before the cluster commands that depend on it.
     path.unlink()
-    env = {**os.environ, **cluster.inputs["environment"]}
-    result = subprocess.run(
-        ["/bin/sh", "-c", kindconfig.kubeconfig_script("dev")], cwd=cluster.inputs["dir"], env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "fake-kind get kubeconfig --name dev\n"
+    healed, _ = up(installed)
+    binary = healed.named("kind-binary")
+    assert binary.ignore_changes == [] and binary.inputs["environment"]["KRC_KIND_FETCH"]
+    assert binary.urn in healed.named("kind-cluster").dependencies
+    assert path.read_bytes() == FAKE_KIND
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("installed", [pytest.param(None, id="no-kind"), pytest.param("v0.26.0", id="kind-too-old")])
+def test_the_cluster_scripts_never_fetch_kind_and_delete_with_any_kind(tmp_path, up, installed):
+    """What runs on delete must not need the checkout or its virtualenv (the stored `dir` and `environment` are what
+    pulumi-command runs a delete with): the scripts only run ``$KRC_KIND``. Deleting a cluster and reading its
+    kubeconfig work with any kind, so a removed download falls back to the kind on PATH, else says what to do."""
+    rec, home = up(installed)
+    cluster = rec.named("kind-cluster")
+    env = {**os.environ, **cluster.inputs["environment"], "KRC_CLUSTER_RECORD": str(tmp_path / "record")}
+    assert not {"KRC_PYTHON", "KRC_KIND_URL", "KRC_KIND_SHA256"} & set(cluster.inputs["environment"])
+    Path(cluster.inputs["environment"]["KRC_KIND"]).unlink()
+    elsewhere = tmp_path / "not-the-checkout"
+    elsewhere.mkdir()
+    tools = tmp_path / "tools"
+    for script in (cluster.inputs["delete"], kindconfig.kubeconfig_script("dev")):
+        result = subprocess.run(["/bin/sh", "-c", script], cwd=elsewhere, env={**env, "PATH": f"{tools}:/usr/bin:/bin"},
+                                capture_output=True, text=True)
+        if installed:  # the old kind on PATH is enough to delete the cluster and read its kubeconfig
+            assert result.returncode == 0, result.stderr
+        else:
+            assert result.returncode == 1
+            assert "no kind is on PATH: install kind" in result.stderr
+    created = subprocess.run(["/bin/sh", "-c", cluster.inputs["create"]], cwd=elsewhere, env=env, input="",
+                             capture_output=True, text=True)
+    assert created.returncode == 1
+    assert "is missing; run 'pulumi up' again" in created.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pulumi
@@ -55,6 +56,11 @@ def urn_name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
+def cache_resources(rec: Recording, type_: str) -> list:
+    """The caches' resources of ``type_`` (the local registry's are tested in test_local_registry.py)."""
+    return [r for r in rec.of_type(type_) if urn_name(r.parent) == "cache"]
+
+
 def kind_config(rec: Recording) -> dict:
     return yaml.safe_load(rec.named("kind-cluster").inputs["stdin"])
 
@@ -63,8 +69,8 @@ def kind_config(rec: Recording) -> dict:
 
 
 def test_dev_has_one_cache_container_and_kept_volume_per_default_upstream(dev):
-    containers = {r.inputs["name"] for r in dev.of_type(CONTAINER)}
-    volumes = {r.inputs["name"] for r in dev.of_type(VOLUME)}
+    containers = {r.inputs["name"] for r in cache_resources(dev, CONTAINER)}
+    volumes = {r.inputs["name"] for r in cache_resources(dev, VOLUME)}
     expected = {f"kcr-dev-{h.replace('.', '-')}" for h in settings_module.DEFAULT_MIRRORS}
     assert containers == expected
     assert volumes == expected
@@ -115,7 +121,7 @@ def test_k8s_gcr_io_is_served_from_registry_k8s_io(dev):
 
 
 def test_caches_publish_nothing_by_default(dev):
-    for container in dev.of_type(CONTAINER):
+    for container in cache_resources(dev, CONTAINER):
         assert container.inputs.get("ports", []) == [], container.name
 
 
@@ -128,7 +134,7 @@ def test_registry_image_is_pulled_once_and_kept(dev):
 
 def test_containers_wait_for_their_volume_and_the_network(dev):
     network = dev.named("network-network")
-    for container in dev.of_type(CONTAINER):
+    for container in cache_resources(dev, CONTAINER):
         slug = container.name.removeprefix("cache-")
         assert dev.named(f"cache-{slug}-volume").urn in container.dependencies, container.name
         assert network.urn in container.dependencies, container.name
@@ -137,7 +143,8 @@ def test_containers_wait_for_their_volume_and_the_network(dev):
 def test_children_are_parented_to_their_component(dev):
     parents = {r.name: urn_name(r.parent) for r in dev.resources}
     for r in dev.of_type(CONTAINER) + dev.of_type(VOLUME) + dev.of_type(IMAGE):
-        assert parents[r.name] == "cache", r.name
+        assert parents[r.name] in ("cache", "local-registry"), r.name
+        assert (parents[r.name] == "local-registry") == r.name.startswith("local-registry-"), r.name
     assert parents["network-network"] == "network"
     for name in ("kind-certs", "kind-cluster", "kind-kubeconfig"):
         assert parents[name] == "kind", name
@@ -152,6 +159,7 @@ def test_components_have_package_tokens(dev):
         "addons": "kind-registry-cache:index:ClusterAddons",
         "warmup": "kind-registry-cache:index:CacheWarmup",
         "cache-stats": "kind-registry-cache:index:CacheStats",
+        "local-registry": "kind-registry-cache:index:LocalRegistry",
     }
 
 
@@ -166,7 +174,7 @@ def test_docker_resources_use_the_explicit_engine_provider(dev):
 def test_cluster_waits_for_caches_network_and_certs(dev):
     deps = {urn_name(u) for u in dev.named("kind-cluster").dependencies}
     assert {"kind-certs", "network-network"} <= deps
-    assert {r.name for r in dev.of_type(CONTAINER)} <= deps
+    assert {r.name for r in cache_resources(dev, CONTAINER)} <= deps
 
 
 def test_cluster_is_replaced_delete_first_when_its_config_changes(dev):
@@ -219,7 +227,9 @@ def test_certs_command_writes_a_hosts_toml_per_mirror_into_the_mounted_folder(de
     mount = kind_config(dev)["nodes"][0]["extraMounts"][0]
     assert script.startswith(f"dir={mount['hostPath']}\n")
     written = written_certs(dev, tmp_path / "certs.d")
-    assert set(written) == {f"{host}/hosts.toml" for host in settings_module.DEFAULT_MIRRORS} | {certsdir.OWNER_FILE}
+    assert set(written) == {f"{host}/hosts.toml" for host in settings_module.DEFAULT_MIRRORS} | {
+        certsdir.OWNER_FILE, "localhost:5001/hosts.toml"
+    }
     assert written[certsdir.OWNER_FILE] == "owner=kind-registry-cache/dev\n"
     assert 'server = "https://registry-1.docker.io"' in written["docker.io/hosts.toml"]
     assert '[host."http://kcr-dev-docker-io:5000"]' in written["docker.io/hosts.toml"]
@@ -368,6 +378,20 @@ def test_plain_text_credentials_are_refused():
     assert "s3cret-token" not in str(info.value)
 
 
+# The message names the commands for the hosts configured, username and password both: typed with the real CLI
+# (tests/engine/), the next run passes (before, it named docker.io's password only, whatever the host).
+def test_plain_text_credentials_message_gives_every_command_for_the_configured_hosts():
+    logins = {"quay.io": {"username": "bot", "password": "s3cret-token"}}
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", overrides={"credentials": logins})
+    commands = re.findall(r"`(pulumi config [^`]+)`", str(info.value))
+    assert commands == [
+        "pulumi config rm kind-registry-cache:credentials",
+        "pulumi config set --secret --path 'kind-registry-cache:credentials[\"quay.io\"].username' <username>",
+        "pulumi config set --secret --path 'kind-registry-cache:credentials[\"quay.io\"].password' <password>",
+    ]
+
+
 @pytest.mark.parametrize(
     ("preflight", "says"),
     [
@@ -395,7 +419,9 @@ def test_existing_kind_network_with_our_subnet_is_adopted_not_created():
 
 
 def test_docker_host_from_stack_config_reaches_provider_and_kind():
-    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}})
+    # A remote engine takes the caches and the cluster only (the add-ons are refused there: test_engine_rules.py).
+    no_addons = {"cilium": {"enabled": False}, "metallb": {"enabled": False}, "ingressNginx": {"enabled": False}}
+    rec = run_program("dev", overrides={"docker": {"host": "ssh://dev@buildbox"}, "addons": no_addons})
     (provider,) = rec.of_type("pulumi:providers:docker")
     assert provider.inputs["host"] == "ssh://dev@buildbox"
     assert rec.named("kind-cluster").inputs["environment"]["DOCKER_HOST"] == "ssh://dev@buildbox"
@@ -405,7 +431,7 @@ def test_docker_host_from_stack_config_reaches_provider_and_kind():
 def test_caches_run_the_never_restarting_entrypoint_with_bounded_upstream_connects(dev):
     from krc.render import registry
 
-    for container in dev.of_type(CONTAINER):
+    for container in cache_resources(dev, CONTAINER):
         assert container.inputs["entrypoints"] == registry.entrypoint(), container.name
         assert container.inputs["sysctls"] == registry.SYSCTLS, container.name
 

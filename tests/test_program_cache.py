@@ -14,7 +14,7 @@ import yaml
 from krc import config as settings_module
 from krc import versions
 from krc.render.warmup import Plan
-from harness import ROOT, Recording, Registered, run_program, written_certs
+from harness import HEALTHY_PREFLIGHT, ROOT, Recording, Registered, run_program, written_certs
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -52,13 +52,17 @@ def ci_on_dev() -> Recording:
             "cache": {"useStack": "dev"},
             "cluster": {"controlPlanes": 1, "workers": 0, "portMappings": []},
             "addons": {"metallb": {"range": "172.30.254.200-172.30.254.250"}},
+            "localRegistry": {"useStack": "dev"},
         },
         use_stack_file=False,
+        # dev's local registry, as the preflight lists it.
+        preflight=HEALTHY_PREFLIGHT + "\nlocal_registry=kcr-dev-local-registry|running|kind-registry-cache/dev|5001||kind",
     )
 
 
 def names(rec: Recording, type_: str) -> set[str]:
-    return {r.name for r in rec.of_type(type_)}
+    """Names of the resources of ``type_``, the local registry's left out (tests/test_local_registry.py)."""
+    return {r.name for r in rec.of_type(type_) if not r.parent.endswith("::local-registry")}
 
 
 def depends_on(rec: Recording, resource: Registered) -> set[str]:
@@ -227,7 +231,7 @@ def test_the_login_reaches_the_quota_check_as_a_secret_in_its_environment():
 
 def test_shared_mirrors_get_no_container_and_no_volume(mixed):
     assert names(mixed, CONTAINER) == {"cache-ghcr-io", "cache-registry-k8s-io", "cache-gcr-io", "cache-k8s-gcr-io"}
-    assert {r.inputs["name"] for r in mixed.of_type(VOLUME)} == {
+    assert {r.inputs["name"] for r in mixed.of_type(VOLUME) if r.name in names(mixed, VOLUME)} == {
         "kcr-dev-ghcr-io", "kcr-dev-registry-k8s-io", "kcr-dev-gcr-io", "kcr-dev-k8s-gcr-io"
     }
 
@@ -259,7 +263,7 @@ def test_warmup_skips_images_of_shared_mirrors_and_warms_the_local_ones(mixed):
 
 def test_all_mirrors_shared_needs_no_registry_image():
     shared = {host: {"shared": f"http://team.example:5000/{host}/v2"} for host in settings_module.DEFAULT_MIRRORS}
-    rec = run_program("dev", overrides={"cache": {"mirrors": shared}})
+    rec = run_program("dev", overrides={"cache": {"mirrors": shared}, "localRegistry": OFF})
     assert rec.of_type(IMAGE) == [] and rec.of_type(CONTAINER) == [] and rec.of_type(VOLUME) == []
     assert hosts_toml(rec, "gcr.io")["host"]["http://team.example:5000/gcr.io/v2"]["override_path"] is True
 

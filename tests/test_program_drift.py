@@ -10,6 +10,8 @@ from krc import preflight
 from harness import HEALTHY_PREFLIGHT, Recording, run_program
 
 CACHE_NAMES = [f"kcr-dev-{host.replace('.', '-')}" for host in DEFAULT_MIRRORS]
+#: The local registry carries the stack's label too: the preflight lists it with the caches.
+REGISTRY = "kcr-dev-local-registry"
 #: kind's node container names for dev (3+3); were one wrong, the no-diff test would fail.
 DEV_NODES = ["dev-control-plane", "dev-control-plane2", "dev-control-plane3", "dev-worker", "dev-worker2", "dev-worker3"]
 
@@ -22,7 +24,7 @@ def labels(rec: Recording, container: str) -> dict[str, str]:
 def machine_after(rec: Recording, *, drop_caches=(), drop_nodes=(), certs="present") -> str:
     """What the preflight prints once `up` has made what ``rec`` describes, less what was removed by hand."""
     lines = [HEALTHY_PREFLIGHT, f"certs={certs}"]
-    for name in CACHE_NAMES:
+    for name in [*CACHE_NAMES, REGISTRY]:
         if name not in drop_caches:
             lines.append(f"cache={name} {labels(rec, name)[preflight.LABEL_GENERATION]}")
     for index, name in enumerate(DEV_NODES):
@@ -65,6 +67,13 @@ def test_a_cache_container_removed_by_hand_is_replaced_and_nothing_else(first_up
     assert second.named("cache-quay-io").inputs["volumes"] == first_up.named("cache-quay-io").inputs["volumes"]
 
 
+def test_the_local_registry_removed_by_hand_is_replaced_on_its_volume_and_nothing_else(first_up):
+    second = run_program("dev", preflight=machine_after(first_up, drop_caches=[REGISTRY]))
+    assert changed(first_up, second) == {"local-registry-container"}
+    assert labels(second, REGISTRY)[preflight.LABEL_GENERATION] != labels(first_up, REGISTRY)[preflight.LABEL_GENERATION]
+    assert second.named("local-registry-container").inputs["volumes"] == first_up.named("local-registry-container").inputs["volumes"]
+
+
 @pytest.mark.parametrize(
     "drift",
     [
@@ -75,12 +84,15 @@ def test_a_cache_container_removed_by_hand_is_replaced_and_nothing_else(first_up
 )
 def test_a_cluster_or_certs_folder_removed_by_hand_recreates_both_and_nothing_else(first_up, drift):
     second = run_program("dev", preflight=machine_after(first_up, **drift))
-    assert changed(first_up, second) == {"kind-certs", "kind-cluster"}
+    assert changed(first_up, second) == {"kind-certs", "kind-cluster", "addons-provider"}
     # Both through `triggers`, which replace (delete first): the certs folder is written again before the
     # cluster that mounts it is created again; the add-ons follow the new kubeconfig.
     for name in ("kind-certs", "kind-cluster"):
         assert second.named(name).delete_before_replace
         assert second.named(name).inputs["triggers"] != first_up.named(name).inputs["triggers"]
+    # The Kubernetes provider's clusterIdentifier follows the cluster: a new cluster, a new provider.
+    old, new = first_up.named("addons-provider").inputs, second.named("addons-provider").inputs
+    assert {k for k in old if old[k] != new[k]} == {"clusterIdentifier"}
 
 
 def test_a_cache_container_made_before_tokens_is_kept_as_it_is():

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from krc import config as settings
 from krc.config import addons as addon_settings
+from krc.config import localregistry
 from krc.config import StackConfig
 from krc.config import schema as schema_module
 from krc.config.credentials import CredentialConfig
@@ -25,10 +26,16 @@ PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 DEV = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
 SCHEMA_FILE = ROOT / "schema" / "stack-config.json"
 
-# The CLI validates Pulumi.yaml against its project schema on every command (sdk/go/common/workspace/
-# project.json): a config declaration may only carry these keys, and `type` only these values.
+# The CLI validates Pulumi.yaml against its project schema on every command (pulumi/pulumi sdk/v3 v3.272.0
+# go/common/workspace/project.json, compiled in project.go:59-73 and applied by ValidateProject, project.go:578-605):
+# a config declaration may only carry these keys ($defs.configTypeDeclaration, additionalProperties false), and
+# `type` only these values ($defs.simpleConfigType). `object` is one of them since v3.186.0 (pulumi/pulumi#20129),
+# and a value of such a key must then be a map (project.go:818-822); this project leaves `type` out of its
+# map-valued declarations and validates them itself (krc.config), with messages that name the fix. Top-level keys
+# are open (the schema's additionalProperties is true), and `requiredPulumiVersion` is a field of the CLI's Project
+# (project.go:378) since v3.219.0.
 DECLARATION_KEYS = {"type", "items", "description", "secret", "default", "value"}
-SIMPLE_TYPES = {"string", "integer", "boolean", "array"}
+SIMPLE_TYPES = {"string", "integer", "boolean", "array", "object"}
 
 
 def test_project_names_runtime_and_local_backend():
@@ -43,9 +50,12 @@ def test_config_declarations_fit_the_cli_schema():
         assert isinstance(declaration, dict), key
         assert set(declaration) <= DECLARATION_KEYS, f"{key}: {set(declaration) - DECLARATION_KEYS}"
         if "type" in declaration:
-            assert declaration["type"] in SIMPLE_TYPES, f"{key}: type {declaration['type']!r} (object is rejected)"
+            assert declaration["type"] in SIMPLE_TYPES, f"{key}: type {declaration['type']!r} is not one the CLI knows"
             if declaration["type"] == "array":
                 assert "items" in declaration, key
+            # The CLI checks a typed key's value against its type (ValidateConfigValue, project.go:780-839): the default too.
+            python = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}[declaration["type"]]
+            assert isinstance(declaration["default"], python), f"{key}: default is not a {declaration['type']}"
         assert declaration.get("description"), f"{key} needs a description"
         assert "default" in declaration, f"{key} needs a default (a key without one is required by the CLI)"
 
@@ -72,6 +82,7 @@ def test_project_defaults_mean_the_same_as_no_config():
         warmup=defaults["warmup"],
     )
     assert from_defaults == settings.parse(**common)
+    assert localregistry.parse(defaults["localRegistry"], stack="dev") == localregistry.parse(None, stack="dev")
     subnet = from_defaults.network.subnet
     assert addon_settings.parse(defaults["addons"], subnet=subnet) == addon_settings.parse(None, subnet=subnet)
 

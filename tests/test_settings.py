@@ -130,6 +130,19 @@ def test_tilde_in_certs_dir_expands_to_home():
             "already used by cluster.portMappings[0]",
             id="port-twice",
         ),
+        # kind v0.32.0 validatePortMappings (pkg/internal/apis/config/validate.go:144-207) refuses these too.
+        pytest.param(
+            {"cluster": {"portMappings": [{"containerPort": 80, "listenAddress": "0.0.0.0"}, {"containerPort": 81, "hostPort": 80}]}},
+            "cluster.portMappings[1].hostPort",
+            "cannot be bound together with cluster.portMappings[0]",
+            id="port-wildcard-then-address",
+        ),
+        pytest.param(
+            {"cluster": {"portMappings": [{"containerPort": 80, "listenAddress": "::1"}, {"containerPort": 81, "hostPort": 80, "listenAddress": "::"}]}},
+            "cluster.portMappings[1].hostPort",
+            "cannot be bound together with cluster.portMappings[0]",
+            id="port-address-then-ipv6-wildcard",
+        ),
         pytest.param({"cluster": {"wrkers": 1}}, "cluster.wrkers", "did you mean 'workers'", id="unknown-cluster-key"),
         pytest.param({"network": {"cidr": "10.0.0.0/16"}}, "network.cidr", "unknown key", id="unknown-network-key"),
         pytest.param({"cache": {"mirror": {}}}, "cache.mirror", "did you mean 'mirrors'", id="unknown-cache-key"),

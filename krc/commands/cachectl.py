@@ -3,7 +3,8 @@
 ``stats`` prints per upstream the hits, misses, bytes served from the cache and fetched from upstream,
 disk used, whether the cache logs in, and for docker.io what is left of Docker Hub's pull allowance;
 ``quota`` prints that allowance alone; ``purge`` empties or removes caches, per upstream or all, without
-asking. Caches are
+asking; ``registry`` shows the local registries for the user's own images (:mod:`krc.commands.localregistries`):
+size and repositories. Caches are
 found by the labels every cache container and volume carries, through the Docker CLI, so both work
 with the cluster down, after ``pulumi destroy`` (volumes only), and on Docker Desktop.
 
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from krc import versions
-from krc.commands import dockercli, hubquota
+from krc.commands import dockercli, hubquota, localregistries
 from krc.commands.cachereport import collect, format_table, to_json
 from krc.commands.caches import find, owner_of, purge
 from krc.commands.dockercli import DockerError, Runner
@@ -46,7 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--upstream", action="append", metavar="HOST", help="an upstream host such as docker.io (repeatable)")
     which.add_argument("--all", action="store_true", help="every upstream of the stack")
     purge_cmd.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
-    for sub in (stats, purge_cmd):
+    registry_cmd = commands.add_parser("registry", help="the local registries for your own images: size, repositories")
+    registry_cmd.add_argument("--stack", help="only this stack's (default: every stack's)")
+    registry_cmd.add_argument("--json", action="store_true", help="machine-readable: {stack: {registry: {...}}}")
+    registry_cmd.add_argument("--running-only", action="store_true",
+                              help="read running registries only; start no throwaway container for stopped ones")
+    for sub in (stats, purge_cmd, registry_cmd):
         sub.add_argument("--image", default=versions.REGISTRY_IMAGE,
                          help="registry image for reading or emptying a volume without a container (default %(default)s)")
     return parser
@@ -71,6 +77,12 @@ def main(argv: Sequence[str] | None = None, runner: Runner | None = None,
                 for entry in hub:
                     entry.docker_hub = quota
             print(json.dumps(to_json(stats), indent=2, sort_keys=True) if args.json else format_table(stats), end="\n" if args.json else "")
+            return 0
+        if args.command == "registry":
+            found = localregistries.find(docker, owner_of(args.stack) if args.stack else None)
+            report = [localregistries.collect(docker, ref, args.image, running_only=args.running_only) for ref in found]
+            print(json.dumps(localregistries.to_json(report), indent=2, sort_keys=True) if args.json
+                  else localregistries.format_table(report), end="\n" if args.json else "")
             return 0
         return _purge(docker, args)
     except DockerError as error:

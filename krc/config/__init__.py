@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from krc.versions import NODE_IMAGE, REGISTRY_IMAGE  # noqa: F401
 
-from . import addons, checks  # noqa: F401
+from . import addons, checks, localregistry  # noqa: F401
 from . import cache as cache_models
 from . import cluster as cluster_models
 from . import credentials as credential_models
@@ -32,6 +32,7 @@ from .credentials import credentials_for
 from .docker import DockerSettings
 from .errors import NAMESPACE, SettingsError, did_you_mean
 from .gateway import GatewayApiSettings
+from .localregistry import LOCAL_REGISTRY_KEYS, LocalRegistrySettings
 from .network import DEFAULT_MTU, DEFAULT_SUBNET, NetworkSettings
 from .settings import TOP_KEYS, Settings, StackConfig, parse
 from .warmup import DEFAULT_WARMUP_PARALLEL, WarmupSettings
@@ -50,7 +51,7 @@ DOCKER_KEYS = _allowed_keys(docker_models.DockerConfig)
 
 __all__ = [
     "CLUSTER_KEYS", "PORT_MAPPING_KEYS", "NETWORK_KEYS", "CACHE_KEYS", "MIRROR_KEYS", "WARMUP_KEYS", "CREDENTIAL_KEYS",
-    "DOCKER_KEYS",
+    "DOCKER_KEYS", "LOCAL_REGISTRY_KEYS", "LocalRegistrySettings",
     "DEFAULT_MIRRORS", "DEFAULT_MTU", "DEFAULT_PORT_MAPPINGS", "DEFAULT_SUBNET", "DEFAULT_TTL", "DEFAULT_WARMUP_PARALLEL",
     "NAMESPACE", "TOP_KEYS", "AddonSettings", "CacheSettings", "CiliumSettings", "ClusterSettings", "DockerSettings",
     "GatewayApiSettings", "IngressNginxSettings", "MetalLBSettings", "Mirror", "NetworkSettings", "PortMapping",

@@ -105,6 +105,17 @@ class ClusterConfig(ConfigModel):
     """Host ports of the first control-plane node (default: 80 and 443 on 127.0.0.1)."""
 
 
+_WILDCARD = "0.0.0.0"
+
+
+def _kind_address(text: str) -> str:
+    """The address as kind compares it: Go's ``net.IP.String()``, with ``::`` counted as ``0.0.0.0``."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return _WILDCARD if address.is_unspecified else str(address)
+
+
 def build(config: ClusterConfig, stack: str) -> tuple[ClusterSettings | None, list[str]]:
     """The cluster settings, and the problems only the whole value shows (the name's default, ports used twice)."""
     problems: list[str] = []
@@ -118,19 +129,29 @@ def build(config: ClusterConfig, stack: str) -> tuple[ClusterSettings | None, li
             )
         )
     mappings: list[PortMapping] = []
-    seen: dict[tuple[str, int, str], int] = {}
+    # kind's own rule (v0.32.0 pkg/internal/apis/config/validate.go:144-207, validatePortMappings): per host port
+    # and protocol, an address may be bound once, and an address that listens on every address (0.0.0.0, or ::,
+    # which kind counts as 0.0.0.0) excludes any other; kind refuses the whole config otherwise.
+    bound: dict[tuple[int, str], dict[str, int]] = {}
     for index, item in enumerate(config.port_mappings):
         host_port = item.host_port if item.host_port is not None else item.container_port
-        ident = (item.listen_address, host_port, item.protocol)
-        if ident in seen:
+        address = _kind_address(item.listen_address)
+        taken = bound.setdefault((host_port, item.protocol), {})
+        clash = taken.get(address, taken.get(_WILDCARD))
+        if clash is None and address == _WILDCARD and taken:
+            clash = next(iter(taken.values()))
+        if clash is not None:
+            why = "is already used by" if address in taken else "cannot be bound together with"
             problems.append(
                 problem(
                     f"cluster.portMappings[{index}].hostPort",
-                    f"{item.listen_address}:{host_port}/{item.protocol} is already used by cluster.portMappings[{seen[ident]}]",
+                    f"{item.listen_address}:{host_port}/{item.protocol} {why} cluster.portMappings[{clash}] "
+                    f"(kind refuses a host port and protocol bound twice, or bound on 0.0.0.0 or :: and another "
+                    f"address)",
                 )
             )
             continue
-        seen[ident] = index
+        taken[address] = index
         mappings.append(PortMapping(item.container_port, host_port, item.listen_address, item.protocol))
     if problems:
         return None, problems

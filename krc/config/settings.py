@@ -23,6 +23,7 @@ from .cache import CacheConfig, CacheSettings
 from .cluster import ClusterConfig, ClusterSettings
 from .credentials import CREDENTIAL_SCHEMA, SECURE_SCHEMA, CredentialConfig
 from .docker import DockerConfig, DockerSettings
+from .localregistry import LocalRegistryConfig
 from .errors import SettingsError, as_mapping, problem, problems_from
 from .network import NetworkConfig, NetworkSettings
 from .warmup import WarmupConfig, WarmupSettings
@@ -44,6 +45,7 @@ class StackConfig(ConfigModel):
     """Host folder of one <registry>/hosts.toml per mirror (default ~/.kind-registry-cache/<stack>/certs.d)."""
     warmup: WarmupConfig = Field(default_factory=WarmupConfig, description='Pulling images through the caches while the cluster is created.')
     addons: AddonsConfig = Field(default_factory=AddonsConfig, description='Helm add-ons on the cluster: cilium, metallb, ingressNginx, gatewayApi.')
+    local_registry: LocalRegistryConfig = Field(default_factory=LocalRegistryConfig, description='A registry for your own images that the cluster pulls from: enabled, port, name, useStack.')
 
 
 #: The stack config keys (``kind-registry-cache:<key>``) the program reads.

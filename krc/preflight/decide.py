@@ -7,13 +7,20 @@ and whether this machine can route to the kind network (no Pulumi here).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from krc.config import NAMESPACE, NetworkSettings
 from krc import versions
 from krc.preflight import kindrelease
-from krc.preflight.report import Report, kind_version
+from krc.render import network as network_render
+from krc.preflight.report import DockerNetwork, Report, kind_version
 from krc.preflight.script import LABEL_OWNER
+
+if TYPE_CHECKING:
+    from krc.preflight.localregistry import LocalRegistryPlan
 
 INSTALL_DOCKER = "install Docker (Docker Engine, Docker Desktop or Colima): https://docs.docker.com/get-docker/"
 
@@ -29,6 +36,8 @@ class KindChoice:
     path: str
     #: The release to download into ``path``; ``None`` when an installed kind is used as it is.
     download: kindrelease.Asset | None = None
+    #: Whether the downloaded release is at ``path`` now (``program.prerequisites`` looks); ``up`` fetches it if not.
+    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,11 @@ class Decision:
     #: The engine as the checks saw it, for messages (``Docker Engine on Linux at unix:///var/run/docker.sock``).
     engine: str = ""
     kind: KindChoice = KindChoice(path="kind")
+    #: The engine runs on another machine (``tcp://`` or ``ssh://`` to a host that is not this one).
+    remote_engine: bool = False
+    #: The local registry the cluster pulls ``localhost:<port>/...`` from (:mod:`krc.preflight.localregistry`);
+    #: ``None`` when it is off.
+    local_registry: LocalRegistryPlan | None = None
 
 
 def check(
@@ -85,6 +99,7 @@ def check(
         kind_network_routable=routable,
         engine=engine,
         kind=kind,
+        remote_engine=is_remote_engine(configured_host or env_host or report.context_host),
     )
 
 
@@ -110,6 +125,45 @@ def kind_network_routable(report: Report, docker_host: str) -> tuple[bool, str]:
     if not where.startswith("unix://") or any(marker in where for marker in _VM_SOCKET_MARKERS):
         return False, engine
     return True, engine
+
+
+def is_remote_engine(docker_host: str | None) -> bool:
+    """Whether the Docker engine runs on another machine: ``tcp://`` or ``ssh://`` to a host other than this one.
+
+    A ``unix://`` or ``npipe://`` engine is on this machine, or in a VM of it (Docker Desktop, Colima, Lima, Rancher
+    Desktop) that forwards published ports to this machine's 127.0.0.1.
+    """
+    if not docker_host or not docker_host.startswith(("tcp://", "ssh://")):
+        return False
+    host = (urlsplit(docker_host).hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def refuse_addons_on_remote_engine(decision: Decision, enabled: Sequence[str]) -> None:
+    """The add-ons need the cluster's API server from this machine; a remote engine's kind cluster has it elsewhere.
+
+    kind publishes the API server on ``networking.apiServerAddress``, 127.0.0.1 unless set (kind v0.32.0
+    pkg/internal/apis/config/default.go:54-60), of the machine the engine runs on
+    (pkg/cluster/internal/providers/docker/provision.go:60-70, :106, :274), and writes that address into the
+    kubeconfig: from here the Kubernetes provider would reach this machine's 127.0.0.1, not the cluster.
+
+    :param enabled: the config keys of the enabled add-ons (``addons.cilium`` ...).
+    :raises PreflightError: with the reason and the two ways out.
+    """
+    if not decision.remote_engine or not enabled:
+        return
+    off = "; ".join(f"`pulumi config set --path {NAMESPACE}:{key}.enabled false`" for key in enabled)
+    raise PreflightError(
+        f"the add-ons ({', '.join(key.split('.', 1)[1] for key in enabled)}) are installed through the cluster's API "
+        f"server, and with the remote Docker engine ({decision.engine}) kind publishes it on 127.0.0.1 of that "
+        f"machine, which this machine cannot reach. Either use an engine on this machine (Docker Engine, Docker "
+        f"Desktop, Colima), or create only the caches and the cluster here: {off}"
+    )
 
 
 def _kind_choice(
@@ -157,6 +211,7 @@ def _network_decision(report: Report, network: NetworkSettings, owner: str) -> t
     if existing is None:
         return False, ()
     if existing.labels.get(LABEL_OWNER) == owner:
+        _refuse_a_changed_network(existing, network)
         return False, ()
     if network.subnet in existing.subnets:
         return True, (
@@ -171,6 +226,30 @@ def _network_decision(report: Report, network: NetworkSettings, owner: str) -> t
         f"or remove it: `docker network rm {network.name}` (it has {existing.containers} container(s) attached; "
         f"delete their kind clusters first with `kind delete cluster --name <name>`); or use another network: "
         f"`pulumi config set --path {NAMESPACE}:network.name kind-{owner.split('/')[-1]}`"
+    )
+
+
+def _refuse_a_changed_network(existing: DockerNetwork, network: NetworkSettings) -> None:
+    """This stack's network exists with another subnet or MTU than the settings ask: refuse before anything changes.
+
+    Every attribute of the provider's network forces a replacement (terraform-provider-docker v4.5.0, the one
+    pulumi-docker 5.1.0 and 5.2.0 build: internal/provider/resource_docker_network.go, ``ForceNew`` on name,
+    options and ipam_config), the replacement is created before the old network is deleted (the engine's default),
+    and Docker refuses a second network of the same name; nor can the old one go while kind's nodes and the caches
+    are attached to it. So the change is applied by `pulumi destroy` (the cache volumes stay) and `pulumi up`.
+    """
+    changes = network_render.changes(network, existing.subnets, existing.options)
+    if not changes:
+        return
+    asked = " and ".join(f"{NAMESPACE}:{key} {wanted} (it has {have})" for key, wanted, have in changes)
+    keep = "; ".join(
+        f"`pulumi config set --path {NAMESPACE}:{key} {have}`" for key, _, have in changes if "," not in have and " " not in have
+    )
+    raise PreflightError(
+        f"this stack's docker network {network.name!r} cannot take {asked}: Docker cannot change a network in place, "
+        f"and replacing it fails while the cluster's nodes and the caches are attached to it ({existing.containers} "
+        f"container(s) now). Nothing was changed. To apply it, run `pulumi destroy` (the cache volumes are kept, so "
+        f"the next `up` is warm) and then `pulumi up`." + (f" To keep the network as it is: {keep}" if keep else "")
     )
 
 

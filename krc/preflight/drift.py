@@ -27,6 +27,8 @@ class Generations:
     cluster: str
     #: What was not found on the machine and is (re)created by the next `up`.
     missing: tuple[str, ...] = ()
+    #: This stack's local registry container's token ("" without one, or for one made before tokens).
+    local_registry: str = ""
 
 
 def new_token() -> str:
@@ -38,11 +40,14 @@ def generations(
     cache_names: Sequence[str],
     node_names: Sequence[str],
     fresh: Callable[[], str] = new_token,
+    local_registry: str | None = None,
 ) -> Generations:
     """The tokens for this run: each existing object's own, a fresh one for each missing object.
 
     :param cache_names: this stack's local cache container names.
     :param node_names: the kind node container names, the first being the control plane the record names.
+    :param local_registry: this stack's own local registry container name (it carries the stack's label, so the
+        report lists it with the caches).
     """
     missing: list[str] = []
     caches: dict[str, str] = {}
@@ -52,6 +57,13 @@ def generations(
         else:
             caches[name] = fresh()
             missing.append(f"cache container {name}")
+    registry_token = ""
+    if local_registry is not None:
+        if local_registry in report.caches:
+            registry_token = report.caches[local_registry]
+        else:
+            registry_token = fresh()
+            missing.append(f"local registry container {local_registry}")
     token, _, control_plane_id = report.cluster_record.partition(" ")
     nodes_present = set(report.nodes.values())
     cluster_ok = (
@@ -66,4 +78,6 @@ def generations(
         cluster_ok = False
     elif not cluster_ok:
         missing.append("kind cluster (or one of its nodes)")
-    return Generations(caches=caches, cluster=token if cluster_ok else fresh(), missing=tuple(missing))
+    return Generations(
+        caches=caches, cluster=token if cluster_ok else fresh(), missing=tuple(missing), local_registry=registry_token
+    )

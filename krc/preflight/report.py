@@ -23,6 +23,33 @@ class DockerNetwork:
     subnets: tuple[ipaddress.IPv4Network, ...]
     labels: dict[str, str] = field(default_factory=dict)
     containers: int = 0
+    #: The driver options (``com.docker.network.driver.mtu`` ...).
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FoundRegistry:
+    """A local registry container on the engine (any stack's, any state), from its labels."""
+
+    name: str
+    state: str
+    #: ``<project>/<stack>`` of the stack that created it.
+    owner: str
+    #: The host port it is published on (its label); ``None`` when the label is missing or not a number.
+    port: int | None
+    generation: str = ""
+    #: The docker networks it is attached to.
+    networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Published:
+    """A running container publishing host ports: its name, owner and role labels, and Docker's ``Ports`` text."""
+
+    name: str
+    owner: str
+    role: str
+    ports: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +75,18 @@ class Report:
     cluster_record: str = ""
     #: Whether the certs folder exists: "present", "missing", or "" when not asked.
     certs: str = ""
+    #: Every local registry container on the engine, of any stack.
+    local_registries: tuple[FoundRegistry, ...] = ()
+    #: Running containers that publish a port (asked only for this stack's own local registry).
+    published: tuple[Published, ...] = ()
+    #: The container named as this stack's local registry: ``(status, owner label, role label)``; ``None``: none.
+    registry_container: tuple[str, str, str] | None = None
+    #: The volume of that name: ``(owner label, role label)``; ``None``: none.
+    registry_volume: tuple[str, str] | None = None
+    #: The port probe on this machine: ``free``, ``listening <addresses>``, or "" when it did not run.
+    port_probe: str = ""
+    #: The process listening on that port, as ``ss``/``lsof`` name it (``name (pid N)``); "" when unknown.
+    port_process: str = ""
 
 
 def parse(stdout: str) -> Report:
@@ -56,6 +95,8 @@ def parse(stdout: str) -> Report:
     networks: list[DockerNetwork] = []
     caches: dict[str, str] = {}
     nodes: dict[str, str] = {}
+    registries: list[FoundRegistry] = []
+    published: list[Published] = []
     for line in stdout.splitlines():
         key, sep, value = line.partition("=")
         if not sep:
@@ -72,6 +113,14 @@ def parse(stdout: str) -> Report:
             node_id, _, name = value.strip().partition(" ")
             if node_id and name:
                 nodes[node_id] = name.strip()
+        elif key == "local_registry":
+            found = _parse_registry(value)
+            if found is not None:
+                registries.append(found)
+        elif key == "published":
+            name, owner, role, ports = (value.strip().split("|", 3) + [""] * 4)[:4]
+            if name:
+                published.append(Published(name, owner, role, ports))
         else:
             values[key] = value.strip()
     return Report(
@@ -87,6 +136,33 @@ def parse(stdout: str) -> Report:
         nodes=nodes,
         cluster_record=values.get("cluster_record", ""),
         certs=values.get("certs", ""),
+        local_registries=tuple(registries),
+        published=tuple(published),
+        registry_container=_fields(values, "registry_container", 3),  # type: ignore[arg-type]
+        registry_volume=_fields(values, "registry_volume", 2),  # type: ignore[arg-type]
+        port_probe=values.get("port_probe", ""),
+        port_process=values.get("port_process", ""),
+    )
+
+
+def _fields(values: dict[str, str], key: str, count: int) -> tuple[str, ...] | None:
+    """``a|b|c`` as a tuple of ``count`` strings; ``None`` when the line was not printed."""
+    if key not in values:
+        return None
+    return tuple((values[key].split("|") + [""] * count)[:count])
+
+
+def _parse_registry(text: str) -> FoundRegistry | None:
+    name, state, owner, port, generation, networks = (text.strip().split("|") + [""] * 6)[:6]
+    if not name:
+        return None
+    return FoundRegistry(
+        name=name,
+        state=state,
+        owner=owner,
+        port=int(port) if re.fullmatch(r"[0-9]{1,5}", port) else None,
+        generation=generation,
+        networks=tuple(n for n in networks.split(",") if n),
     )
 
 
@@ -106,6 +182,7 @@ def _parse_network(text: str) -> DockerNetwork | None:
         subnets=tuple(s for s in subnets if isinstance(s, ipaddress.IPv4Network)),
         labels=dict(data.get("Labels") or {}),
         containers=len(data.get("Containers") or {}),
+        options={str(k): str(v) for k, v in (data.get("Options") or {}).items()},
     )
 
 

@@ -107,12 +107,30 @@ def render(cluster: ClusterSettings, options: KindOptions) -> str:
     return yaml.dump(kind_config(cluster, options), Dumper=_LiteralDumper, sort_keys=False, default_flow_style=False)
 
 
-#: Run first by every script that runs kind: when the program uses its downloaded kind and the binary is gone
-#: (deleted by hand since), fetch it again, verified, before using it. KRC_KIND is the kind binary to run.
+#: Run first by the create script: the kind binary to run is ``$KRC_KIND`` (an installed kind, or the pinned release
+#: that the KindCluster's binary command fetches, verified, before any script here runs). Nothing in these scripts
+#: names the checkout or its virtualenv: they run again on delete, from the state, wherever the checkout is then.
 KIND_PRELUDE = (
     'kind_bin="${KRC_KIND:-kind}"\n'
-    'if [ -n "${KRC_KIND_SHA256:-}" ] && [ ! -x "$kind_bin" ]; then\n'
-    '  "$KRC_PYTHON" -m krc.commands.kind --path "$kind_bin" --url "$KRC_KIND_URL" --sha256 "$KRC_KIND_SHA256" >&2\n'
+    'if ! command -v "$kind_bin" >/dev/null 2>&1; then\n'
+    '  echo "kind-registry-cache: the kind binary $kind_bin is missing; run \'pulumi up\' again: it fetches the pinned '
+    'kind first" >&2\n'
+    "  exit 1\n"
+    "fi\n"
+)
+
+#: Run first by the scripts that delete the cluster or read its kubeconfig, for which any kind will do: ``$KRC_KIND``,
+#: else the ``kind`` on PATH (a kind removed by hand since must not leave a cluster nobody can delete).
+KIND_PRELUDE_ANY = (
+    'kind_bin="${KRC_KIND:-kind}"\n'
+    'if ! command -v "$kind_bin" >/dev/null 2>&1; then\n'
+    "  if command -v kind >/dev/null 2>&1; then\n"
+    "    kind_bin=kind\n"
+    "  else\n"
+    '    echo "kind-registry-cache: the kind binary $kind_bin is gone and no kind is on PATH: install kind (any version '
+    "can delete a cluster), or run 'pulumi up' once (it fetches the pinned kind again), then run this again\" >&2\n"
+    "    exit 1\n"
+    "  fi\n"
     "fi\n"
 )
 
@@ -148,7 +166,7 @@ def create_script(name: str) -> str:
 def delete_script(name: str) -> str:
     """Delete the cluster (kind succeeds when it is already gone) and its record (that exact file, not a symlink)."""
     return (
-        KIND_PRELUDE
+        KIND_PRELUDE_ANY
         + f'"$kind_bin" delete cluster --name {shlex.quote(name)}\n'
         + 'record="${KRC_CLUSTER_RECORD:-}"\n'
         + 'if [ -n "$record" ] && [ -f "$record" ] && [ ! -L "$record" ]; then rm -f -- "$record"; fi\n'
@@ -157,4 +175,4 @@ def delete_script(name: str) -> str:
 
 def kubeconfig_script(name: str) -> str:
     """Print the cluster's kubeconfig for use from the host."""
-    return KIND_PRELUDE + f'"$kind_bin" get kubeconfig --name {shlex.quote(name)}\n'
+    return KIND_PRELUDE_ANY + f'"$kind_bin" get kubeconfig --name {shlex.quote(name)}\n'

@@ -28,7 +28,8 @@ class HostsEntry:
 
     host: str
     server: str
-    mirror: str
+    #: ``None``: no mirror, ``server`` alone serves the host (the local registry).
+    mirror: str | None
     #: The mirror URL's path is the registry API root (``https://harbor.example/v2/dockerhub``):
     #: containerd must not append ``/v2`` to it.
     override_path: bool = False
@@ -54,6 +55,8 @@ def hosts_toml(entry: HostsEntry) -> str:
 
     ``server`` is tried after the ``host`` entries, so a stopped cache degrades to a direct pull.
     """
+    if entry.mirror is None:
+        return tomli_w.dumps({"server": entry.server})
     host: dict[str, object] = {"capabilities": ["pull", "resolve"]}
     if entry.override_path:
         host["override_path"] = True
@@ -80,3 +83,16 @@ def entries(cache: CacheSettings) -> list[HostsEntry]:
             assert m.shared is not None
             result.append(HostsEntry(host=m.host, server=m.remote, mirror=m.shared, override_path=has_path(m.shared)))
     return result
+
+
+def local_registry_entry(port: int, container: str) -> HostsEntry:
+    """``localhost:<port>`` (what the developer pushes to and pod specs name) served by the registry container.
+
+    The container is the ``server`` itself, with no ``host`` entry: containerd then tries only it, with every
+    capability (containerd v2.3.1 core/remotes/docker/config/hosts.go:414-419 appends the server last, and
+    :469 gives a host without ``capabilities`` pull, resolve, push and referrers). With kind's recipe form, a
+    ``[host."http://kind-registry:5000"]`` and no ``server`` (kind v0.32.0 site/static/examples/
+    kind-with-registry.sh:57-59), containerd adds the default ``localhost:<port>`` after it (hosts.go:101-119),
+    the node's own loopback, where nothing listens: a failed pull would report that instead of the registry.
+    """
+    return HostsEntry(host=f"localhost:{port}", server=f"http://{container}:{CACHE_PORT}", mirror=None)

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e"
 #: A small image no add-on uses, so the cache's hits and misses are this test's own.
 PROBE_IMAGE = "docker.io/library/busybox:1.37"
+#: The e2e stack's local registry port.
+LOCAL_REGISTRY_PORT = 15001
 
 
 def _missing_prerequisites() -> str | None:
@@ -97,6 +99,8 @@ def stack():
         "kind-registry-cache:addons", auto.ConfigValue(json.dumps({"gatewayApi": {"enabled": True}}))
     )
     workspace_stack.set_config("kind-registry-cache:network", auto.ConfigValue(json.dumps({"name": "kind-e2e", "subnet": "172.29.0.0/16"})))
+    # Clear of a dev stack's local registry on the default 5001 (a second stack on it would be refused).
+    workspace_stack.set_config("kind-registry-cache:localRegistry", auto.ConfigValue(json.dumps({"port": LOCAL_REGISTRY_PORT})))
     yield workspace_stack
     workspace_stack.destroy(on_output=print)
     sh("sh", "-c", "docker volume ls -q --filter label=kind-registry-cache.stack=kind-registry-cache/e2e | xargs -r docker volume rm")
@@ -203,3 +207,24 @@ def test_up_after_kind_delete_cluster_brings_cluster_and_addons_back_warm(stack)
     # Nothing changed since: no diff.
     preview = stack.preview(on_output=print)
     assert set(preview.change_summary) <= {"same"}, preview.change_summary
+
+
+def test_an_image_pushed_to_the_local_registry_runs_in_the_cluster(stack):
+    import yaml
+
+    result = stack.up(on_output=print)
+    push = result.outputs["localRegistry"].value["pushUrl"]
+    assert push == f"localhost:{LOCAL_REGISTRY_PORT}"
+    wait_ready()
+    # The inner loop of docs/local-registry.md: build, push to localhost:<port>, run it by that same name.
+    image = f"{push}/krc-e2e/hello:1"
+    dockerfile = f"FROM {PROBE_IMAGE}\nRUN echo local-registry-e2e-ok > /hello\n"
+    subprocess.run(["docker", "build", "-t", image, "-"], input=dockerfile, text=True, check=True, capture_output=True)
+    sh("docker", "push", image)
+    kubectl("run", "hello", f"--image={image}", "--restart=Never", "--image-pull-policy=Always", "--", "cat", "/hello")
+    kubectl("wait", "pod/hello", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=300s")
+    assert "local-registry-e2e-ok" in kubectl("logs", "hello")
+    # KEP-1755: what Tilt, Skaffold and ctlptl read.
+    configmap = json.loads(kubectl("get", "configmap", "-n", "kube-public", "local-registry-hosting", "-o", "json"))
+    hosting = yaml.safe_load(configmap["data"]["localRegistryHosting.v1"])
+    assert (hosting["host"], hosting["hostFromContainerRuntime"]) == (push, push)

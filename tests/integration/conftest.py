@@ -8,14 +8,12 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from krc.commands.hubquota import URL_ENV as HUB_URL_ENV
+
 from .engine import Engine, EngineError, remove_everything, start_engine, stop_engine
 from .images import BuiltImages, ImagesError, ensure_images
 from .pullloop import REPORT
 from .upstreams import stop_fronts
-
-# `cachectl stats` asks Docker Hub what is left of its allowance: in this tier it asks the fake docker.io when a
-# test says so (--hub-url), else a port on this machine where nothing listens, never the real Docker Hub.
-os.environ.setdefault("KRC_DOCKER_HUB_URL", "http://127.0.0.1:9")
 
 #: The network every test's containers join (created per test, removed after it).
 TEST_NETWORK = "krc-test"
@@ -27,6 +25,17 @@ _built: list[BuiltImages] = []
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: runs real dockerd/registry/containerd (needs root and tests/integration/setup.sh)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_real_docker_hub() -> Iterator[None]:
+    """`cachectl stats` asks Docker Hub what is left of its allowance: in this tier it asks the fake docker.io when a
+    test says so (--hub-url), else a port on this machine where nothing listens, never the real Docker Hub."""
+    before = os.environ.get(HUB_URL_ENV)
+    os.environ[HUB_URL_ENV] = before or "http://127.0.0.1:9"
+    yield
+    if before is None:
+        os.environ.pop(HUB_URL_ENV, None)
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,9 @@ def remote(host: str) -> str:
 
 
 def test_overrides(certs_dir: Path, extra_mirrors: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
-    """Stack config for the tests: every remote at a fake upstream, the test network, no add-ons."""
+    """Stack config for the tests: every remote at a fake upstream, the test network, no add-ons, and no local
+    registry unless a test asks for one (``localRegistry={"port": ...}``): its port is on this machine's loopback,
+    which sessions running at the same time share."""
     mirrors = {host: remote(host) for host in [*UPSTREAMS, *SERVED_FROM]}
     mirrors.update(extra_mirrors or {})
     return {
@@ -94,6 +96,7 @@ def test_overrides(certs_dir: Path, extra_mirrors: dict[str, Any] | None = None,
         "cache": {"mirrors": mirrors},
         "certsDir": str(certs_dir),
         "addons": {"cilium": {"enabled": False}, "metallb": {"enabled": False}, "ingressNginx": {"enabled": False}},
+        "localRegistry": {"enabled": False},
         **more,
     }
 
@@ -119,7 +122,8 @@ class Deployed:
         result = {}
         for r in self.recording.of_type("docker:index/container:Container"):
             labels = {item["label"]: item["value"] for item in r.inputs.get("labels", [])}
-            result[labels["kind-registry-cache.upstream"]] = r.inputs
+            if "kind-registry-cache.upstream" in labels:  # not the local registry
+                result[labels["kind-registry-cache.upstream"]] = r.inputs
         return result
 
 
@@ -180,6 +184,19 @@ def remove_caches(deployed: Deployed) -> None:
     for container in deployed.caches.values():
         container.remove(force=True)
     deployed.caches.clear()
+
+
+def deploy_local_registry(client: docker.DockerClient, rec: Recording, registry_image: str) -> Container:
+    """The recorded local registry's volume (if missing) and container, as the Docker provider would create them."""
+    volume = rec.named("local-registry-volume").inputs
+    if volume["name"] not in {v.name for v in client.volumes.list()}:
+        create_volume_from_inputs(client, volume)
+    container = create_container_from_inputs(
+        client, rec.named("local-registry-container").inputs, image_map=image_map(rec, registry_image),
+        overrides={"healthcheck": {"interval": "1s"}},
+    )
+    wait_healthy(container, timeout=60)
+    return container
 
 
 def write_certs(rec: Recording) -> None:
