@@ -74,7 +74,9 @@ if settings.warmup.enabled:
     plan, notes = warmup.stack_plan(settings.cache, settings.warmup, addons)
     warm_caches = CacheWarmup(
         "warmup",
-        CacheWarmupArgs(plan=plan, caches=caches.containers, docker_host=decision.docker_host, notes=notes),
+        CacheWarmupArgs(plan=plan, caches=caches.containers, docker_host=decision.docker_host, notes=notes,
+                        hub_url=warmup.docker_hub_remote(settings.cache),
+                        hub_login=stack_config.credentials.get(warmup.DOCKER_HUB)),
     ).done
 
 cluster = KindCluster(

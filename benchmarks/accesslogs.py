@@ -1,13 +1,17 @@
-"""What the upstreams' and caches' access logs say about the pulls, and runs that bypassed a cache."""
+"""What the upstreams' and caches' access logs say about the pulls, and runs that bypassed a cache.
+
+Knows nothing of the rig: :class:`AccessLogs` is handed the registries it reads and how to read them
+(benchmarks/rig.py builds one once its upstreams and caches run), and :func:`attempt` anything that keeps the
+list of discarded runs.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .progress import log
-
-if TYPE_CHECKING:
-    from .rig import Bench
 
 
 class BypassError(RuntimeError):
@@ -18,74 +22,103 @@ class BypassError(RuntimeError):
 ATTEMPTS = 2
 
 
-def attempt(bench: Bench, what: str, run):
+class Discards(Protocol):
+    #: one line per discarded run, for the results
+    discarded: list[str]
+    #: the whole story of each, for a log file
+    discarded_details: list[str]
+
+
+def attempt(discards: Discards, what: str, run):
     """``run()``, again once if a pull bypassed a cache (the discarded run is counted in the results)."""
     for number in range(1, ATTEMPTS + 1):
         try:
             return run()
         except BypassError as error:
-            bench.discarded.append(f"{what}: {str(error).splitlines()[0]}")
-            bench.discarded_details.append(f"{what}: {error}")
+            discards.discarded.append(f"{what}: {str(error).splitlines()[0]}")
+            discards.discarded_details.append(f"{what}: {error}")
             log(f"  discarded ({what}): {str(error).splitlines()[0]}")
             if number == ATTEMPTS:
                 raise
 
 
+def request_kind(entry) -> str:
+    """``blobs``, ``manifests``, ``token`` (a token request), ``ping`` (``/v2/``) or ``other``."""
+    if entry.kind != "other":
+        return entry.kind
+    if entry.path.endswith("/token"):
+        return "token"
+    return "ping" if entry.path in ("/v2/", "/v2") else "other"
+
+
+@dataclass
 class AccessLogs:
-    """The :class:`~benchmarks.rig.Bench`'s reads of its registries' logs and storage (``self.m``, ``upstreams``,
-    ``deployed``, ``blobs``, ``last_pulls`` and ``image_bytes`` are the bench's)."""
+    """Reads of the registries' logs and storage: the upstreams (fake upstreams, whose fronts log every request
+    with the client's address) and the caches (distribution's own access log)."""
 
-    def entries(self, container) -> list:
-        """Every request ``container``'s registry has logged, up to now (observe.access_log reads the log once a
-        marker request shows in it: Docker copies log lines a moment late)."""
-        return self.m.observe.access_log(container)
+    #: source (a container or a fake upstream) -> every request it logged so far (tests/integration/observe.py)
+    read: Callable[[Any], list]
+    #: a node -> its address on the caches' network
+    ip_of: Callable[[Any], str]
+    #: upstream host -> its fake upstream
+    upstreams: Mapping[str, Any]
+    #: upstream host -> its cache container (the rig's live mapping: emptied caches are new containers)
+    caches: Mapping[str, Any]
+    #: upstream host -> digest -> size of every blob a node pulls
+    blobs: Mapping[str, Mapping[str, int]]
+    #: sum of the body bytes of successful blob downloads among some entries
+    blob_bytes_served: Callable[[Iterable], int]
+    #: (cache, digests, timeout) -> once the cache stores every digest
+    wait_cached: Callable[..., None]
+    #: node name -> (image, ctr's result) of its last pulls, for diagnostics
+    last_pulls: Mapping[str, list] = field(default_factory=dict)
 
-    def _logs(self, containers: dict[str, Any], since: dict[str, int] | None = None) -> dict[str, list]:
-        """``entries`` of several registries at once (each read waits for its own marker), from ``since``."""
-        with ThreadPoolExecutor(max_workers=len(containers) or 1) as pool:
-            read = dict(zip(containers, pool.map(self.entries, containers.values())))
+    @property
+    def image_bytes(self) -> int:
+        return sum(sum(b.values()) for b in self.blobs.values())
+
+    def _logs(self, sources: Mapping[str, Any], since: Mapping[str, int] | None = None) -> dict[str, list]:
+        """``read`` of several registries at once (each read waits for its own marker), from ``since``."""
+        with ThreadPoolExecutor(max_workers=len(sources) or 1) as pool:
+            read = dict(zip(sources, pool.map(self.read, sources.values())))
         return {key: entries[(since or {}).get(key, 0):] for key, entries in read.items()}
 
-    def _upstream_containers(self) -> dict[str, Any]:
-        return {host: u.container for host, u in self.upstreams.items()}
-
     def marks(self) -> dict[str, int]:
-        return {host: len(entries) for host, entries in self._logs(self._upstream_containers()).items()}
+        return {host: len(entries) for host, entries in self._logs(self.upstreams).items()}
 
     def cache_marks(self) -> dict[str, int]:
-        return {host: len(entries) for host, entries in self._logs(self.deployed.caches).items()}
+        return {host: len(entries) for host, entries in self._logs(self.caches).items()}
 
-    def upstream_requests(self, since: dict[str, int]) -> list:
+    def upstream_requests(self, since: Mapping[str, int]) -> list:
         """The requests the upstreams served since ``since``."""
-        return [e for entries in self._logs(self._upstream_containers(), since).values() for e in entries]
+        return [e for entries in self._logs(self.upstreams, since).values() for e in entries]
 
-    def upstream_bytes(self, since: dict[str, int]) -> int:
+    def upstream_bytes(self, since: Mapping[str, int]) -> int:
         """Blob bytes the upstreams sent since ``since`` (their access logs)."""
-        return self.m.observe.blob_bytes_served(self.upstream_requests(since))
+        return self.blob_bytes_served(self.upstream_requests(since))
 
-    def cache_blob_bytes(self, since: dict[str, int]) -> int:
+    def cache_blob_bytes(self, since: Mapping[str, int]) -> int:
         """Blob bytes the caches served since ``since`` (their access logs)."""
-        return sum(self.m.observe.blob_bytes_served(entries)
-                   for entries in self._logs(self.deployed.caches, since).values())
+        return sum(self.blob_bytes_served(entries) for entries in self._logs(self.caches, since).values())
 
-    def around_caches(self, node, since: dict[str, int]) -> dict[str, set[str]]:
+    def around_caches(self, node, since: Mapping[str, int]) -> dict[str, set[str]]:
         """Per upstream host, the blobs ``node`` holds but did not get from its cache since ``since``: containerd
         fetched them from the upstream itself (the next host in hosts.toml) after the cache did not answer."""
-        ip = self.m.containers.ip_address(node.container, self.m.stack.NETWORK)
-        logs = self._logs(self.deployed.caches, since)
+        ip = self.ip_of(node)
+        logs = self._logs(self.caches, since)
         missing = {}
-        for host in self.deployed.caches:
+        for host in self.caches:
             served = {e.reference for e in logs[host]
                       if e.kind == "blobs" and e.method == "GET" and e.status == 200 and e.remote == ip}
             missing[host] = set(self.blobs[host]) - served
         return missing
 
-    def check_through_caches(self, node, since: dict[str, int]) -> None:
+    def check_through_caches(self, node, since: Mapping[str, int]) -> None:
         """Raise unless the caches served ``node`` every blob since ``since``: a timing of "through the cache"
         in which the node went around it measured something else."""
         for host, missing in self.around_caches(node, since).items():
             if missing:
-                cache = self.deployed.caches[host]
+                cache = self.caches[host]
                 errors = [f"{e.method} {e.reference} {e.status}" for e in self._logs({host: cache}, since)[host]
                           if e.kind == "blobs" and e.status >= 400]
                 pulls = "\n".join(f"{ref}: exit {r.exit_code}, {r.seconds:.2f}s\n{r.stdout[-1500:]}{r.stderr[-500:]}"
@@ -99,5 +132,5 @@ class AccessLogs:
         """Until the caches hold every blob (v3 stores a blob as it streams it; Debian's 2.8 fallback stores it
         with a second download that may outlast the client's)."""
         timeout = 60 + 3 * self.image_bytes * 8 / bits
-        for host, cache in self.deployed.caches.items():
-            self.m.observe.wait_cached(cache, self.blobs[host], timeout=timeout)
+        for host, cache in self.caches.items():
+            self.wait_cached(cache, self.blobs[host], timeout=timeout)

@@ -1,23 +1,13 @@
 """Upstream amplification: upstream blob bytes ÷ image bytes while nodes pull at once, with and without warm-up."""
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import shaping
 from .progress import log
 from .rig import Bench
 from .stats import summarize
-
-
-def _pull_at_once(bench: Bench, count: int) -> float:
-    """``count`` nodes pull every image at the same moment; seconds until the last is done."""
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        list(pool.map(bench.pull_all, bench.nodes[:count]))
-    return time.monotonic() - started
 
 
 def measure_amplification(bench: Bench, bits: int, counts: Sequence[int], reps: int,
@@ -51,17 +41,17 @@ def measure_amplification(bench: Bench, bits: int, counts: Sequence[int], reps: 
         runs: dict[str, list[float]] = {"total": [], "node_pulls": [], "seconds": [], "around": []}
         for _ in range(reps):
             bench.fresh_caches()
-            marks = bench.marks()
-            runs["seconds"].append(_pull_at_once(bench, count))
+            marks = bench.logs.marks()
+            runs["seconds"].append(bench.pull_at_once(count))
             # A blob the cache failed to serve is fetched by containerd from the upstream itself: real upstream
             # traffic of concurrent cold pulls, so it is counted (and told), not discarded.
             runs["around"].append(sum(len(m) for node in bench.nodes[:count]
-                                      for m in bench.around_caches(node, {}).values()))
+                                      for m in bench.logs.around_caches(node, {}).values()))
             try:
-                bench.wait_stored(bits)
+                bench.logs.wait_stored(bits)
             except TimeoutError as error:  # every request for a blob failed: nothing stored it; bytes still count
                 log(f"  {error}")
-            ratio = bench.upstream_bytes(marks) / image_bytes
+            ratio = bench.logs.upstream_bytes(marks) / image_bytes
             runs["node_pulls"].append(ratio)
             runs["total"].append(ratio)
         case(count, False, runs)
@@ -70,18 +60,18 @@ def measure_amplification(bench: Bench, bits: int, counts: Sequence[int], reps: 
                  for count in counts}
     for _ in range(reps):
         bench.fresh_caches()
-        start, cache_start = bench.marks(), bench.cache_marks()
+        start, cache_start = bench.logs.marks(), bench.logs.cache_marks()
         bench.warm_up()
-        bench.wait_stored(bits)
-        warmup_upstream = bench.upstream_bytes(start)
+        bench.logs.wait_stored(bits)
+        warmup_upstream = bench.logs.upstream_bytes(start)
         # What the warm-up itself asked its caches for: each (repository, blob) once.
-        warmup_own = bench.cache_blob_bytes(cache_start)
+        warmup_own = bench.logs.cache_blob_bytes(cache_start)
         for count in counts:
-            marks, cache_marks = bench.marks(), bench.cache_marks()
-            seconds = _pull_at_once(bench, count)
+            marks, cache_marks = bench.logs.marks(), bench.logs.cache_marks()
+            seconds = bench.pull_at_once(count)
             around = sum(len(m) for node in bench.nodes[:count]
-                         for m in bench.around_caches(node, cache_marks).values())
-            node_bytes = bench.upstream_bytes(marks)
+                         for m in bench.logs.around_caches(node, cache_marks).values())
+            node_bytes = bench.logs.upstream_bytes(marks)
             runs = warm_runs[count]
             runs["around"].append(around)
             runs["seconds"].append(seconds)

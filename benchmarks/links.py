@@ -5,7 +5,7 @@ from collections import Counter
 from typing import Any
 
 from . import shaping
-from .accesslogs import BypassError, attempt
+from .accesslogs import BypassError, attempt, request_kind
 from .progress import log
 from .rig import Bench
 from .stats import paired_ratios, summarize
@@ -21,6 +21,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
     cold_upstream: list[float] = []
     warm_requests: list[float] = []
     tag_requests: list[float] = []
+    tag_by_kind: list[dict[str, int]] = []
     requests: dict[str, list[float]] = {"direct": [], "cold": []}
     cold_by_kind: list[dict[str, int]] = []
     warm_per_image: list[list[float]] = []
@@ -30,34 +31,34 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
             got: dict[str, float] = {}
 
             def direct() -> None:
-                marks = bench.marks()
+                marks = bench.logs.marks()
                 got["direct"] = bench.pull_all(bench.direct_node)
-                asked = bench.upstream_requests(marks)
+                asked = bench.logs.upstream_requests(marks)
                 got["direct_requests"] = len(asked)
-                got["direct_requests_by_kind"] = dict(Counter(f"{e.method} {e.kind}" for e in asked))
+                got["direct_requests_by_kind"] = dict(Counter(f"{e.method} {request_kind(e)}" for e in asked))
 
             def cold() -> None:
                 bench.fresh_caches()
-                marks = bench.marks()
+                marks = bench.logs.marks()
                 got["cold"] = bench.pull_all(bench.nodes[0])
-                bench.check_through_caches(bench.nodes[0], {})
-                bench.wait_stored(bits)
-                asked = bench.upstream_requests(marks)
+                bench.logs.check_through_caches(bench.nodes[0], {})
+                bench.logs.wait_stored(bits)
+                asked = bench.logs.upstream_requests(marks)
                 got["cold_upstream"] = bench.m.observe.blob_bytes_served(asked) / bench.image_bytes
                 # Upstream requests of a cold pull through the cache and of a direct one: each pays the round trip.
                 got["cold_requests"] = len(asked)
-                got["cold_requests_by_kind"] = dict(Counter(f"{e.method} {e.kind}" for e in asked))
+                got["cold_requests_by_kind"] = dict(Counter(f"{e.method} {request_kind(e)}" for e in asked))
 
             # Alternate which goes first, so a drift of the machine does not favour one side.
             for step in ((direct, cold) if rep % 2 == 0 else (cold, direct)):
                 step()
-            marks, cache_marks = bench.marks(), bench.cache_marks()
+            marks, cache_marks = bench.logs.marks(), bench.logs.cache_marks()
             got["warm"] = bench.pull_all(bench.nodes[0])
             # Each image's warm pull: its bytes and seconds (what is per image and what per byte).
             got["warm_per_image"] = [[bench.ref_bytes[ref], result.seconds]
                                      for ref, result in bench.last_pulls[bench.nodes[0].name]]
-            bench.check_through_caches(bench.nodes[0], cache_marks)
-            asked = bench.upstream_requests(marks)
+            bench.logs.check_through_caches(bench.nodes[0], cache_marks)
+            asked = bench.logs.upstream_requests(marks)
             if any(e.kind == "blobs" for e in asked):
                 raise BypassError("a warm pull fetched blobs from upstream")
             # What a warm pull by digest still asks the upstream (nothing, if the cache holds the digests).
@@ -65,13 +66,14 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
             if local:
                 got["local"] = bench.pull_all(bench.local_node)
                 # The same by tag: the cache asks the upstream for each tag, paying the link's round trip.
-                marks, cache_marks = bench.marks(), bench.cache_marks()
+                marks, cache_marks = bench.logs.marks(), bench.logs.cache_marks()
                 got["warm_tag"] = bench.pull_all(bench.nodes[0], by="tag")
-                bench.check_through_caches(bench.nodes[0], cache_marks)
-                asked = bench.upstream_requests(marks)
+                bench.logs.check_through_caches(bench.nodes[0], cache_marks)
+                asked = bench.logs.upstream_requests(marks)
                 if any(e.kind == "blobs" for e in asked):
                     raise BypassError("a warm pull by tag fetched blobs from upstream")
                 got["tag_upstream_requests"] = len(asked)
+                got["tag_requests_by_kind"] = dict(Counter(f"{e.method} {request_kind(e)}" for e in asked))
                 got["local_tag"] = bench.pull_all(bench.local_node, by="tag")
             return got
 
@@ -87,6 +89,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         direct_by_kind.append(got["direct_requests_by_kind"])
         if local:
             tag_requests.append(got["tag_upstream_requests"])
+            tag_by_kind.append(got["tag_requests_by_kind"])
         log(f"  run {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
     image_bits = bench.image_bytes * 8
     return {
@@ -101,7 +104,7 @@ def measure_link(bench: Bench, bits: int, reps: int, local: bool = True) -> dict
         "cold_requests_by_kind": cold_by_kind,
         "warm_per_image": warm_per_image,
         "direct_requests_by_kind": direct_by_kind,
-        **({"tag_upstream_requests": summarize(tag_requests).to_dict(),
+        **({"tag_upstream_requests": summarize(tag_requests).to_dict(), "tag_requests_by_kind": tag_by_kind,
             # What naming images by tag adds to a warm pull through the cache, per run.
             "tag_lookup_seconds": summarize([t - d for t, d in zip(times["warm_tag"], times["warm"])]).to_dict()}
            if local else {}),

@@ -8,6 +8,8 @@ from typing import Any
 
 from .report_format import fmt_mib, fmt_sec, fmt_spread, fmt_x, summary_of, warm_requests
 from .report_notes import notes
+from .report_pulls import headline_rows as pull_rows
+from .report_pulls import section as pull_section
 from .shaping import format_rate
 from .stats import Summary, verdict
 
@@ -63,7 +65,7 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
     seconds = summary_of(program["seconds"])
     rows.append(["5", f"program evaluation under mocks, dev stack ({program['resources']} resources)", "—",
                  fmt_sec(seconds.median), fmt_spread(seconds, fmt_sec), str(seconds.runs), "—"])
-    return rows
+    return rows + pull_rows(results)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -162,6 +164,7 @@ def markdown(results: dict[str, Any]) -> str:
                       "warm-up: upstream ÷ what it fetched", "nodes ÷ image",
                       "blobs the nodes fetched around the cache (per run)", "nodes' pull time"], rows), ""]
 
+    parts += pull_section(results)
     program = results["program"]
     seconds = summary_of(program["seconds"])
     parts += [

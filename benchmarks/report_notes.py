@@ -41,8 +41,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         "Pulls name images by digest, as the Cilium and ingress-nginx charts do: a warm cache then asks the upstream "
         f"nothing ({warm_requests(first)} upstream requests in a warm pull of {len(settings['images'])} images). By "
         f"tag (row 2b; MetalLB's chart names its images so) the cache asks the upstream for each tag "
-        f"({warm_requests(first, 'tag_upstream_requests')} requests: a HEAD of each tag, and with these upstreams "
-        "the `/v2/` ping before it), no blob; each request pays "
+        f"({warm_requests(first, 'tag_upstream_requests')} requests: {_tag_requests(first)}), no blob; each "
+        "request pays "
         "the link's round trip"
         + (f" ({settings['delay_seconds'] * 1000:.0f} ms added here)" if settings["delay_seconds"] else "")
         + (f", {fmt_sec(summary_of(first['tag_lookup_seconds']).median)} in all per warm pull"
@@ -80,6 +80,16 @@ def notes(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _tag_requests(link: dict[str, Any]) -> str:
+    """What a warm pull by tag asked the upstream, from its first run's requests by kind."""
+    kinds = (link.get("tag_requests_by_kind") or [{}])[0]
+    if not kinds:
+        return "a HEAD of each tag, and with these upstreams the `/v2/` ping before it"
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda item: -item[1])) + (
+        " (a HEAD of each tag, and the token v3 fetches before every upstream request)"
+        if kinds.get("GET token") else "")
+
+
 def _kinds(counts: list[dict[str, int]]) -> str:
     """The first run's upstream requests by method and kind, e.g. "HEAD blobs 21, GET blobs 21"."""
     if not counts:
@@ -91,20 +101,44 @@ def request_overhead(results: dict[str, Any]) -> str:
     """Ratio 1 explained by what the upstream logged: the cold pull's requests against the direct pull's, each
     paying the round trip (and the delay relay's per-connection delay)."""
     parts = []
+    slower = False
     for link in results["links"]:
         if "upstream_requests" not in link:
             continue
         asked = link["upstream_requests"]
         cold, direct = summary_of(asked["cold"]).median, summary_of(asked["direct"]).median
         extra_seconds = summary_of(link["times"]["cold"]).median - summary_of(link["times"]["direct"]).median
-        parts.append(f"{cold:.0f} upstream requests where the direct pull made {direct:.0f}, and took "
-                     f"{fmt_sec(extra_seconds)} longer, at {format_rate(link['rate_bits'])}")
+        slower = slower or extra_seconds > 0
+        took = (f"took {fmt_sec(extra_seconds)} longer" if extra_seconds >= 0
+                else f"took {fmt_sec(-extra_seconds)} less")
+        parts.append(f"{cold:.0f} upstream requests where the direct pull made {direct:.0f}, and {took}, at "
+                     f"{format_rate(link['rate_bits'])}")
     if not parts:
         return ""
     first = results["links"][0]
     delay = results["settings"]["delay_seconds"]
     by_kind = first.get("cold_requests_by_kind", [{}])[0] if first.get("cold_requests_by_kind") else {}
-    pings = by_kind.get("GET other", 0)
+    pings = by_kind.get("GET ping", 0) + by_kind.get("GET other", 0)
+    tokens = by_kind.get("GET token", 0)
+    direct_kinds = first.get("direct_requests_by_kind", [{}])[0] if first.get("direct_requests_by_kind") else {}
+    if not slower:
+        return (
+            "Ratio 1 from the upstreams' access logs of the timed runs: a cold pull through the cache made "
+            + "; ".join(parts) + ". By kind, cold: " + _kinds(first.get("cold_requests_by_kind", [])) + "; direct: "
+            + _kinds(first.get("direct_requests_by_kind", []))
+            + ". The cache asks more (v3.1.1 HEADs each blob before its GET, registry/proxy/proxyblobstore.go "
+            "`copyContent`"
+            + (f", and fetches a token for each upstream request, {tokens} \"GET token\": registry/proxy/"
+               "proxyregistry.go `Repository`, lines 161-179, builds a new token handler for each request it serves"
+               if tokens else "")
+            + "), yet its pull was not slower: the direct pull pays for the upstream's challenge too"
+            + (f" (containerd asks unauthenticated first and fetches a token after the upstream's 401: "
+               f"{direct_kinds.get('GET token', 0)} token requests for {len(results['settings']['images'])} "
+               "images)" if direct_kinds.get("GET token") else "")
+            + ". The logs count requests, not why the direct pull's took longer; one candidate they cannot show is "
+            "containerd opening more new connections, each paying the relay's per-connection delay."
+            + (f" ({pings} `/v2/` ping(s) in all: each cache learns its upstream's challenge once, registry/proxy/"
+               "proxyregistry.go `tryEstablishChallenges`.)" if pings else ""))
     return (
         "Where ratio 1's extra time goes (the upstreams' access logs of the timed runs): a cold pull through the "
         "cache made " + "; ".join(parts) + ". By kind, cold: "
@@ -112,10 +146,15 @@ def request_overhead(results: dict[str, Any]) -> str:
         + _kinds(first.get("direct_requests_by_kind", []))
         + ". v3.1.1 asks the upstream for a blob's descriptor with a HEAD before each GET (registry/proxy/"
         "proxyblobstore.go `copyContent`: `remoteStore.Stat`, then `Open`)"
+        + (f", and fetches a new token for every upstream request ({tokens} \"GET token\"; registry/proxy/"
+           "proxyregistry.go `Repository`, lines 161-179, builds a new token handler, with an empty token cache, for "
+           "each request it serves), where containerd keeps its token for the whole pull" if tokens else "")
         + (f", and, because these upstreams answer `/v2/` without an auth challenge, it pings `/v2/` before every "
            f"upstream request ({pings} \"GET other\"; registry/proxy/proxyregistry.go `tryEstablishChallenges` keeps "
            "only a challenge, so an upstream that sends one, as Docker Hub, quay.io and ghcr.io do, is pinged once)"
-           if pings else "")
+           if pings and not tokens else "")
+        + (f" ({pings} `/v2/` ping(s): each cache learns its upstream's challenge once, registry/proxy/"
+           "proxyregistry.go `tryEstablishChallenges`)" if pings and tokens else "")
         + ". Each is a round trip"
         + (f" ({delay * 1000:.0f} ms here, another {delay * 1000:.0f} ms for each new connection)" if delay else "")
         + " that the direct pull does not make (containerd overlaps up to three layer downloads, so they do not add up "
@@ -123,8 +162,9 @@ def request_overhead(results: dict[str, Any]) -> str:
         + (f"at the real sizes ({1 / results['settings']['scale']:g}× the bytes, the same requests) the same seconds "
            "are that much smaller a share (an estimate, not measured here); " if results["settings"]["scale"] < 1
            else "")
-        + "a registry that took the blob's size from the GET's own answer and remembered an upstream without a "
-        "challenge would not pay it.")
+        + "a registry that took the blob's size from the GET's own answer"
+        + (" and kept its tokens" if tokens else " and remembered an upstream without a challenge")
+        + " would not pay it.")
 
 
 def speedup_bound(results: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def baseline_hosts_toml(url: str) -> str:
     return f'server = "{url}"\n\n[host."{url}"]\n  capabilities = ["pull", "resolve"]\n'
 
 
-class Bench(AccessLogs):
+class Bench:
     """Everything the measurements use, on the private engine; :meth:`close` ends what it started."""
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -98,7 +99,9 @@ class Bench(AccessLogs):
         probe = m.upstreams.ImageSpec(PROBE_REPOSITORY, "1", (m.upstreams.LayerSpec("link-probe", probe_bytes),))
 
         def seeded(key: str):
-            registry = m.upstreams.start_upstream(self.client, self.registry_image, m.stack.NETWORK, names[key])
+            # The upstreams ask for tokens as Docker Hub, quay.io and ghcr.io do; the local registry is a plain one.
+            registry = m.upstreams.start_upstream(self.client, self.registry_image, m.stack.NETWORK, names[key],
+                                                  auth="none" if key == "local" else "token")
             registry.seed([spec for host in HOSTS if key in (host, "local") for spec in specs[host]])
             if key != "local":
                 registry.seed([probe])
@@ -132,12 +135,20 @@ class Bench(AccessLogs):
         log("starting the caches and nodes")
 
         self.deployed = m.stack.Deployed(recording=self.rec, client=self.client, registry_image=self.registry_image)
+        #: what the registries' logs and storage say (the caches' mapping is the deployed one, refilled by
+        #: fresh_caches)
+        self.logs = AccessLogs(
+            read=m.observe.access_log, ip_of=lambda node: m.containers.ip_address(node.container, m.stack.NETWORK),
+            upstreams=self.upstreams, caches=self.deployed.caches, blobs=self.blobs,
+            blob_bytes_served=m.observe.blob_bytes_served, wait_cached=m.observe.wait_cached,
+            last_pulls=self.last_pulls)
         m.stack.deploy_caches(self.deployed)
         m.stack.write_certs(self.rec)
 
         patches = m.stack.kind_config(self.rec)["containerdConfigPatches"]
         direct_certs, local_certs = self.work / "direct.d", self.work / "local.d"
-        local_url = f"http://{LOCAL_REGISTRY}:5000"
+        # Straight to the registry, not through the fake upstream's front: a plain local registry.
+        local_url = f"http://{LOCAL_REGISTRY}:{m.upstreams.BACKEND_PORT}"
         for host in HOSTS:
             for folder, url in ((direct_certs, self.upstream_urls[host]), (local_certs, local_url)):
                 (folder / host).mkdir(parents=True, exist_ok=True)
@@ -196,7 +207,8 @@ class Bench(AccessLogs):
             digest = max(image.blobs().items(), key=lambda item: item[1])[0]  # the layer, not the config
             size = int(bits / 8 * self.args.profile.probe_seconds)
             started = time.monotonic()
-            with requests.get(f"{upstream.host_url}/v2/{PROBE_REPOSITORY}/blobs/{digest}", stream=True, timeout=120,
+            # The registry behind the fake upstream's front (no token, no delay): the link alone.
+            with requests.get(f"{upstream.backend_url}/v2/{PROBE_REPOSITORY}/blobs/{digest}", stream=True, timeout=120,
                               headers={"Range": f"bytes=0-{size - 1}"}) as response:
                 response.raise_for_status()
                 received = sum(len(chunk) for chunk in response.iter_content(256 * 1024))
@@ -222,6 +234,7 @@ class Bench(AccessLogs):
                     process.wait(10)
         if self.engine is not None:
             log("stopping the private engine")
+            self.m.upstreams.stop_fronts()
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(lambda c: c.remove(force=True, v=True), self.client.containers.list(all=True)))
             self.m.engine.stop_engine(self.engine)
@@ -266,10 +279,25 @@ class Bench(AccessLogs):
                 raise RuntimeError(f"{node.name}: pull {ref} failed: {result.stderr.strip()}")
         return time.monotonic() - started
 
-    def warm_up(self) -> str:
-        """The program's recorded warm-up command, run as pulumi-command runs it."""
+    def pull_at_once(self, count: int, by: str = "digest") -> float:
+        """``count`` nodes pull every image at the same moment; seconds until the last is done."""
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            list(pool.map(lambda node: self.pull_all(node, by), self.nodes[:count]))
+        return time.monotonic() - started
+
+    def warm_up(self, by: str = "tag") -> str:
+        """The program's recorded warm-up command, run as pulumi-command runs it; ``by="digest"`` names the
+        images as the charts pin them (repository:tag@digest) instead of the plan's tags."""
         inputs = self.rec.named("warmup-images").inputs
-        done = subprocess.run(["sh", "-c", inputs["create"]], input=inputs["stdin"], cwd=inputs["dir"],
+        plan = inputs["stdin"]
+        if by == "digest":
+            pinned = dict(zip(self.refs["tag"], self.refs["digest"]))
+            data = json.loads(plan)
+            for target in data["targets"]:
+                target["images"] = [pinned.get(f"{image}", image) for image in target["images"]]
+            plan = json.dumps(data)
+        done = subprocess.run(["sh", "-c", inputs["create"]], input=plan, cwd=inputs["dir"],
                               env={**os.environ, "DOCKER_HOST": self.engine.base_url},
                               capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:

@@ -3,7 +3,8 @@
 On a private Docker engine (the integration tier's: tests/integration/engine.py), with the integration tier's
 pieces imported, not copied:
 
-- fake upstreams for quay.io and registry.k8s.io (plain distribution registries) seeded with generated images
+- fake upstreams for quay.io and registry.k8s.io (distribution registries behind tests/integration/fakeupstream.py:
+  Bearer token auth, pulls counted as Docker Hub counts them) seeded with generated images
   named and sized like the add-ons' (benchmarks/imageset.py), their link shaped with ``tbf`` in their own network
   namespace (and a delay added by benchmarks/delayproxy.py, since this kernel has no netem);
 - the caches, their certs (hosts.toml) and the node containerd config exactly as the program records them under
@@ -16,7 +17,7 @@ min–max. Results go to ``<out>/<name>.md``, ``.json`` and ``.png``. Not part o
 
 This module runs the steps in order; the parts: options.py (the command line), rig.py (the setup on the private
 engine; accesslogs.py reads its registries' logs), links.py (pull times per link rate), amplification.py (upstream
-bytes of nodes pulling at once), evaluation.py (the program under mocks), machine.py, and report.py (the files).
+bytes of nodes pulling at once), hubpulls.py (Docker Hub pulls per cluster recreation), evaluation.py (the program under mocks), machine.py, and report.py (the files).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from . import imageset, shaping
 from .amplification import measure_amplification
 from .evaluation import measure_program
+from .hubpulls import measure_hub_pulls
 from .links import measure_link
 from .machine import machine_info
 from .options import parse_args
@@ -88,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         amplification = measure_amplification(bench, args.amp_rate_bits, profile.node_counts, profile.amp_reps,
                                               one_cold_node=same_rate[-1] if same_rate else None)
         phases["amplification"] = time.monotonic() - mark
+        mark = time.monotonic()
+        hub_pulls = measure_hub_pulls(bench, profile.node_counts)
+        phases["Docker Hub pulls"] = time.monotonic() - mark
         image_bytes = bench.image_bytes
         mark = time.monotonic()
     finally:
@@ -116,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "discarded": bench.discarded,
         "links": links,
         "amplification": amplification,
+        "hub_pulls": hub_pulls,
         "program": program,
     }
     paths = report.write(results, Path(args.out), args.name)

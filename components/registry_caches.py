@@ -113,8 +113,10 @@ class RegistryCaches(pulumi.ComponentResource):
             f"{name}-{mirror.slug}",
             name=container_name,
             image=image.image_id,
-            # Starts in proxy mode, or serves the stored content alone while the upstream is unreachable.
+            # A pull-through cache from start to stop, reachable upstream or not (krc/render/registry.py).
             entrypoints=registry.entrypoint(),
+            # A connect to an upstream that drops packets gives up in seconds, not Go's 30 s (registry.py).
+            sysctls=registry.SYSCTLS,
             envs=env,
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=registry.DATA_DIR)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[container_name])],

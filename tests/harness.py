@@ -101,10 +101,12 @@ def _contains_secret(value: Any) -> bool:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, preflight_stdout: str, preview: bool = False, execute: tuple[str, ...] = ()) -> None:
+    def __init__(self, preflight_stdout: str, preview: bool = False, execute: tuple[str, ...] = (),
+                 hub_quota: str = "{}") -> None:
         self.preflight_stdout = preflight_stdout
         self.preview = preview
         self.execute = execute
+        self.hub_quota = hub_quota
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.typ == "command:local:Command" and args.name in self.execute:
@@ -124,6 +126,8 @@ class _Mocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "command:local:run" and "krc.commands.cachectl stats" in args.args.get("command", ""):
             return {"stdout": "{}", "stderr": ""}
+        if args.token == "command:local:run" and "krc.commands.cachectl quota" in args.args.get("command", ""):
+            return {"stdout": self.hub_quota, "stderr": ""}
         if args.token == "command:local:run":
             return {"stdout": self.preflight_stdout, "stderr": ""}
         raise AssertionError(f"unexpected invoke {args.token}")
@@ -236,6 +240,7 @@ def run_program(
     use_stack_file: bool = True,
     preview: bool = False,
     execute: tuple[str, ...] = (),
+    hub_quota: str = "{}",
 ) -> Recording:
     """Run ``__main__.py`` under mocks and return what it registered.
 
@@ -244,13 +249,14 @@ def run_program(
     :param preflight: what the preflight script prints on the pretend machine.
     :param preview: a first ``pulumi preview``: nothing exists yet, so the Commands' outputs are unknown.
     :param execute: names of Commands to run for real when they are registered, as `up` runs them.
+    :param hub_quota: what ``cachectl quota --json`` prints (Docker Hub's allowance) on the pretend machine.
     """
     values = stack_config(stack) if use_stack_file else stack_config("__none__")
     values.update(overrides or {})
     config = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()}
     # A fresh event loop per run: an earlier asyncio.run() elsewhere in the session leaves none set.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    mocks = _Mocks(preflight, preview=preview, execute=execute)
+    mocks = _Mocks(preflight, preview=preview, execute=execute, hub_quota=hub_quota)
     monitor = _Monitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     # set_mocks registers a root stack and closes it at once; start a fresh one so exports are recorded.

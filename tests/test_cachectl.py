@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from krc.commands import cachectl, cachemetrics, cachereport, caches
+from krc.commands import cachectl, cachemetrics, cachereport, caches, hubquota
 from krc.commands.cachemetrics import Counts
 from krc.commands.caches import CacheRef
 from krc.commands.dockercli import Result
@@ -167,7 +167,7 @@ class FakeEngine:
 
     def _probe(self, volume: str, with_metrics: bool) -> str:
         section = "--- kind-registry-cache:"
-        text = f"{section}mode\nproxy\n{section}metrics\n{self.metrics}{section}vars\n{{}}\n" if with_metrics else ""
+        text = f"{section}login\nno\n{section}metrics\n{self.metrics}{section}vars\n{{}}\n" if with_metrics else ""
         return text + f"{section}disk\n{self.volumes[volume][2]}\n{section}blobs\n7\n"
 
 
@@ -198,7 +198,7 @@ def test_stats_of_a_running_cache_read_its_counters_and_disk(engine):
     (ref,) = [r for r in caches.find(engine, DEV) if r.host == "docker.io"]
     stats = cachereport.collect(engine, ref)
     assert (stats.hits, stats.misses, stats.bytes_from_cache, stats.bytes_from_upstream) == (9, 5, 7200, 3200)
-    assert (stats.disk_bytes, stats.stored_blobs, stats.mode) == (2048 * 1024, 7, "proxy")
+    assert (stats.disk_bytes, stats.stored_blobs, stats.login) == (2048 * 1024, 7, False)
 
 
 @pytest.mark.parametrize("host", ["quay.io", "ghcr.io"], ids=["stopped-container", "volume-only"])
@@ -221,15 +221,45 @@ def test_running_only_stats_start_no_container(engine):
     assert not [call for call in engine.calls[before:] if call[:1] == ["run"]]
 
 
+@pytest.fixture(autouse=True)
+def hub_from_its_defaults(monkeypatch):
+    """No Docker Hub URL or login from the environment running the tests."""
+    for name in (hubquota.URL_ENV, hubquota.USERNAME_ENV, hubquota.PASSWORD_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+def hub(limit: int | None = 100, remaining: int = 87):
+    """Docker Hub as hubquota.read talks to it: a challenge, an anonymous token, the HEAD with its headers."""
+    calls = []
+
+    def http(method, url, headers):
+        calls.append((method, url))
+        if url.endswith("/v2/"):
+            return hubquota.Reply(401, {"www-authenticate": 'Bearer realm="https://auth.docker.io/token",'
+                                                              'service="registry.docker.io"'}, b"")
+        if url.startswith("https://auth.docker.io/token?"):
+            return hubquota.Reply(200, {}, b'{"token": "t"}')
+        assert (method, headers["Authorization"]) == ("HEAD", "Bearer t")
+        limits = {"ratelimit-limit": f"{limit};w=21600", "ratelimit-remaining": f"{remaining};w=21600",
+                  "docker-ratelimit-source": "203.0.113.7"} if limit else {}
+        return hubquota.Reply(200, limits, b"")
+
+    http.calls = calls
+    return http
+
+
 def test_stats_json_is_camel_case_per_stack_and_upstream(engine, capsys):
-    assert cachectl.main(["stats", "--stack", "dev", "--json"], runner=engine) == 0
+    assert cachectl.main(["stats", "--stack", "dev", "--json"], runner=engine, http=hub()) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {DEV}
     assert data[DEV]["docker.io"] == {
         "host": "docker.io", "container": "kcr-dev-docker-io", "volume": "kcr-dev-docker-io", "state": "running",
-        "mode": "proxy", "hits": 9, "misses": 5, "bytesFromCache": 7200, "bytesFromUpstream": 3200,
+        "login": False, "hits": 9, "misses": 5, "bytesFromCache": 7200, "bytesFromUpstream": 3200,
         "diskBytes": 2097152, "storedBlobs": 7, "source": "registry_proxy_* metrics", "notes": [],
+        "dockerHub": {"limit": 100, "remaining": 87, "windowSeconds": 21600, "source": "203.0.113.7",
+                      "login": False, "error": None},
     }
+    assert "dockerHub" not in data[DEV]["quay.io"]
     assert cachereport.parse_output(json.dumps(data), DEV) == data[DEV]
     assert cachereport.parse_output("apiVersion: v1\n", DEV) == {}
 
@@ -238,19 +268,38 @@ def test_stats_table(capsys):
     engine = FakeEngine()
     engine.add(DEV, "docker.io")
     engine.add(DEV, "ghcr.io", state=None, kib=1536)
-    assert cachectl.main(["stats"], runner=engine) == 0
+    assert cachectl.main(["stats"], runner=engine, http=hub()) == 0
     assert capsys.readouterr().out == (
         "stack kind-registry-cache/dev\n"
-        "  upstream   cache              state         hits  misses  from cache  from upstream     disk\n"
-        "  docker.io  kcr-dev-docker-io  running          9       5     7.0 KiB        3.1 KiB  2.0 MiB\n"
-        "  ghcr.io    kcr-dev-ghcr-io    no container     -       -           -              -  1.5 MiB\n"
+        "  upstream   cache              state         login  hits  misses  from cache  from upstream     disk\n"
+        "  docker.io  kcr-dev-docker-io  running       no        9       5     7.0 KiB        3.1 KiB  2.0 MiB\n"
+        "  ghcr.io    kcr-dev-ghcr-io    no container  -         -       -           -              -  1.5 MiB\n"
+        "  docker.io: Docker Hub allowance: 87 of 100 pulls left per 6 h for 203.0.113.7 (this machine's address, "
+        "anonymous)\n"
         "  ghcr.io: counters need a running cache container\n"
         "hits and misses count requests since each cache container started (from registry_proxy_* metrics)\n"
     )
 
 
+def test_stats_ask_docker_hub_once_with_a_head_and_not_at_all_with_no_hub(engine, capsys):
+    http = hub()
+    assert cachectl.main(["stats"], runner=engine, http=http) == 0  # two stacks with a docker.io cache
+    assert [method for method, _ in http.calls] == ["GET", "GET", "HEAD"]
+    assert http.calls[-1][1] == "https://registry-1.docker.io/v2/ratelimitpreview/test/manifests/latest"
+    capsys.readouterr()
+    http = hub()
+    assert cachectl.main(["stats", "--no-hub"], runner=engine, http=http) == 0
+    assert http.calls == [] and "Docker Hub" not in capsys.readouterr().out
+
+
+def test_quota_json(capsys):
+    assert cachectl.main(["quota", "--json"], runner=FakeEngine(), http=hub(remaining=3)) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "limit": 100, "remaining": 3, "windowSeconds": 21600, "source": "203.0.113.7", "login": False, "error": None}
+
+
 def test_stats_with_no_caches_says_so(capsys):
-    assert cachectl.main(["stats"], runner=FakeEngine()) == 0
+    assert cachectl.main(["stats"], runner=FakeEngine(), http=hub()) == 0
     assert capsys.readouterr().out.startswith("no caches found")
 
 
@@ -320,7 +369,7 @@ def test_a_docker_failure_is_one_line_and_exit_1(capsys):
     def broken(args):
         return Result(1, b"", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n")
 
-    assert cachectl.main(["stats"], runner=broken) == 1
+    assert cachectl.main(["stats"], runner=broken, http=hub()) == 1
     assert "Cannot connect to the Docker daemon" in capsys.readouterr().err
 
 

@@ -430,11 +430,12 @@ def test_docker_host_from_stack_config_reaches_provider_and_kind():
     assert rec.invokes[0][1]["environment"]["DOCKER_HOST"] == "ssh://dev@buildbox"
 
 
-def test_caches_start_through_the_offline_aware_entrypoint(dev):
+def test_caches_run_the_never_restarting_entrypoint_with_bounded_upstream_connects(dev):
     from krc.render import registry
 
     for container in cache_resources(dev, CONTAINER):
         assert container.inputs["entrypoints"] == registry.entrypoint(), container.name
+        assert container.inputs["sysctls"] == registry.SYSCTLS, container.name
 
 
 def test_unknown_top_level_keys_are_refused_with_did_you_mean():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -188,6 +189,48 @@ def test_cache_stats_are_read_after_the_warmup_and_the_addons_without_a_resource
 def test_cache_stats_is_a_stack_output(dev):
     # Under mocks the command prints no stats JSON: the output is then empty, never an error.
     assert dev.outputs["cacheStats"] == {}
+
+
+# --- Docker Hub's allowance ----------------------------------------------------------------------
+
+HUB_IMAGES = {"warmup": {"images": ["nginx:1.27", "docker.io/library/redis:7.4@sha256:" + "a" * 64]}}
+
+
+def quota_invokes(rec: Recording) -> list[dict]:
+    return [args for token, args in rec.invokes
+            if token == "command:local:run" and "krc.commands.cachectl quota" in args["command"]]
+
+
+def quota_json(remaining: int) -> str:
+    return json.dumps({"limit": 100, "remaining": remaining, "windowSeconds": 21600, "source": "198.51.100.4",
+                       "login": False, "error": None})
+
+
+def test_preview_asks_docker_hub_what_is_left_when_the_warm_up_pulls_from_it(caplog):
+    rec = run_program("dev", overrides=HUB_IMAGES, hub_quota=quota_json(1))
+    (args,) = quota_invokes(rec)
+    assert args["command"].startswith(f"{sys.executable} -m krc.commands.cachectl quota --json")
+    assert args["environment"] == {"KRC_DOCKER_HUB_URL": "https://registry-1.docker.io"}
+    # Two docker.io images, one pull left: the warning says so and how to fix it.
+    warnings = [r.getMessage() for r in caplog.records if "cold warm-up pulls" in r.getMessage()]
+    assert warnings == ["a cold warm-up pulls 2 image(s) from Docker Hub, and 1 of 100 pulls left per 6 h for "
+                        "198.51.100.4 (this machine's address, anonymous): the pulls past that fail with 429 "
+                        "toomanyrequests (docs/troubleshooting.md); log the docker.io cache in (credentials for "
+                        "docker.io, see docs/configuration.md) or wait for the window to move on"]
+
+
+def test_no_warning_when_the_pulls_fit_or_docker_hub_is_not_asked(caplog, dev):
+    run_program("dev", overrides=HUB_IMAGES, hub_quota=quota_json(2))
+    assert not [r for r in caplog.records if "cold warm-up pulls" in r.getMessage()]
+    assert not quota_invokes(dev), "the dev stack's add-ons pull nothing from Docker Hub: no question asked"
+
+
+def test_the_login_reaches_the_quota_check_as_a_secret_in_its_environment():
+    rec = run_program("dev", overrides={**HUB_IMAGES, "credentials": {"docker.io": {"username": "me", "password": "pw"}}},
+                      secret_keys=("credentials",))
+    (args,) = quota_invokes(rec)
+    assert set(args["environment"]) == {"KRC_DOCKER_HUB_URL", "KRC_DOCKER_HUB_USERNAME", "KRC_DOCKER_HUB_PASSWORD"}
+    assert "pw" not in args["command"]
 
 
 # --- shared and mixed mirrors --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import signal
+import json
 import subprocess
 import time
 
@@ -44,21 +44,20 @@ def test_healthcheck_uses_the_debug_health_endpoint():
     ]
 
 
-# --- the offline-aware entrypoint, run by sh with fake `wget` and `registry` ------------------------
+def test_cache_container_bounds_connects_to_an_upstream_that_drops_packets():
+    # Network-namespaced (Docker accepts net.* for a container with its own network): ~3 s per connect attempt,
+    # ~13 s for a request on a connection whose peer went silent, instead of Go's 30 s and TCP's ~15 min.
+    assert registry.SYSCTLS == {"net.ipv4.tcp_syn_retries": "1", "net.ipv4.tcp_retries2": "5"}
 
-FAKE_WGET = """#!/bin/sh
-# Answers like busybox wget, as the state file says: up (401 like Docker Hub), down, or crash.
-case "$(cat "$STATE")" in
-  up) echo "wget: server returned error: HTTP/1.1 401 Unauthorized" >&2; exit 1 ;;
-  down) echo "wget: can't connect to remote host (10.0.0.1): Connection refused" >&2; exit 1 ;;
-  dns) echo "wget: bad address 'registry-1.docker.io'" >&2; exit 1 ;;
-  crash) echo "Segmentation fault" >&2; exit 139 ;;
-esac
-"""
+
+# --- the entrypoint, run by sh with a fake `registry` ------------------------------------------------
 
 FAKE_REGISTRY = """#!/bin/sh
-# Records the proxy settings it was started with, then serves until stopped.
-echo "serve remote=${REGISTRY_PROXY_REMOTEURL:-none} password=${REGISTRY_PROXY_PASSWORD:-none} readonly=${REGISTRY_STORAGE_MAINTENANCE_READONLY:-none}" >> "$RUNS"
+# Records how it was started and what the login helper answers, then serves until stopped.
+echo "serve $* remote=${REGISTRY_PROXY_REMOTEURL:-none} exec=${REGISTRY_PROXY_EXEC_COMMAND:-none} pid=$$" >> "$RUNS"
+if [ -n "${REGISTRY_PROXY_EXEC_COMMAND:-}" ]; then
+  echo registry-1.docker.io | "$REGISTRY_PROXY_EXEC_COMMAND" get > "$RUNS.login"
+fi
 trap 'exit 0' TERM
 while :; do sleep 0.1; done
 """
@@ -68,26 +67,16 @@ while :; do sleep 0.1; done
 def sandbox(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, text in (("wget", FAKE_WGET), ("registry", FAKE_REGISTRY)):
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
-    (bin_dir / "timeout").write_text('#!/bin/sh\nshift\nexec "$@"\n')
-    (bin_dir / "timeout").chmod(0o755)
+    (bin_dir / "registry").write_text(FAKE_REGISTRY)
+    (bin_dir / "registry").chmod(0o755)
     return tmp_path
 
 
-def start_entrypoint(sandbox, state: str, probe_seconds: str = "0.2") -> subprocess.Popen:
-    (sandbox / "state").write_text(state)
-    env = {
-        "PATH": f"{sandbox / 'bin'}:/usr/bin:/bin",
-        "STATE": str(sandbox / "state"),
-        "RUNS": str(sandbox / "runs"),
-        "KRC_PROBE_SECONDS": probe_seconds,
-        "REGISTRY_PROXY_REMOTEURL": "https://registry-1.docker.io",
-        "REGISTRY_PROXY_PASSWORD": "pw",
-    }
-    script = registry.entrypoint()[2].replace(registry.MODE_FILE, str(sandbox / "mode"))
-    return subprocess.Popen(["/bin/sh", "-c", script], env=env, stderr=subprocess.PIPE, text=True)
+def start_entrypoint(sandbox, **env: str) -> subprocess.Popen:
+    environment = {"PATH": f"{sandbox / 'bin'}:/usr/bin:/bin", "RUNS": str(sandbox / "runs"), **env}
+    # The helper's path moves into the sandbox: the test writes nothing outside it.
+    script = registry.entrypoint()[2].replace(registry.LOGIN_HELPER, str(sandbox / "login"))
+    return subprocess.Popen(["/bin/sh", "-c", script], env=environment, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -102,61 +91,62 @@ def runs(sandbox) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-@pytest.mark.parametrize("state", ["up", "crash"], ids=["upstream-answers-401", "probe-broken-keeps-proxy"])
-def test_entrypoint_starts_in_proxy_mode_unless_the_network_fails(sandbox, state):
-    proc = start_entrypoint(sandbox, state, probe_seconds="30")
+def login_answer(sandbox) -> dict | None:
+    path = sandbox / "runs.login"
+    return json.loads(path.read_text()) if path.exists() and path.read_text().endswith("\n") else None
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("", ""), ("krc-bot", "s3cret"), ("krc-bot", 'a"quoted\\pass word$(x)`y`')],
+    ids=["anonymous", "login", "quotes-and-backslashes"],
+)
+def test_entrypoint_runs_the_registry_as_a_pull_through_cache_with_the_login_from_a_helper(
+        sandbox, username, password):
+    env = {"REGISTRY_PROXY_REMOTEURL": "https://registry-1.docker.io"}
+    if username:
+        env |= {"REGISTRY_PROXY_USERNAME": username, "REGISTRY_PROXY_PASSWORD": password}
+    proc = start_entrypoint(sandbox, **env)
     try:
-        wait_for(lambda: runs(sandbox))
-        assert runs(sandbox) == ["serve remote=https://registry-1.docker.io password=pw readonly=none"]
-        assert (sandbox / "mode").read_text().strip() == "proxy"
+        wait_for(lambda: login_answer(sandbox) is not None)
+        (run,) = runs(sandbox)
+        # exec: the registry is the container's process, once, with the helper as its proxy.exec command.
+        assert run == f"serve serve /etc/distribution/config.yml remote=https://registry-1.docker.io exec={sandbox / 'login'} pid={proc.pid}"
+        assert login_answer(sandbox) == {"Username": username, "Secret": password}
+        # The helper holds no secret: it reads the container's environment when the registry runs it.
+        helper = (sandbox / "login").read_text()
+        assert (sandbox / "login").stat().st_mode & 0o777 == 0o700
+        assert password not in helper or not password
     finally:
         proc.terminate()
         proc.wait(5)
 
 
-@pytest.mark.parametrize("state", ["down", "dns"])
-def test_entrypoint_serves_read_only_without_proxy_settings_when_offline(sandbox, state):
-    proc = start_entrypoint(sandbox, state, probe_seconds="30")
+def test_login_helper_answers_only_get(sandbox):
+    proc = start_entrypoint(sandbox, REGISTRY_PROXY_REMOTEURL="https://quay.io")
     try:
-        wait_for(lambda: runs(sandbox))
-        assert runs(sandbox) == ['serve remote=none password=none readonly={"enabled": true}']
-        assert (sandbox / "mode").read_text().strip() == "offline"
+        wait_for(lambda: (sandbox / "login").exists() and login_answer(sandbox) is not None)
+        for action in ("store", "erase", "list"):
+            done = subprocess.run([str(sandbox / "login"), action], input="quay.io\n", capture_output=True, text=True)
+            assert done.returncode != 0 and done.stdout == "", action
     finally:
         proc.terminate()
-        _, stderr = proc.communicate(timeout=5)
-    assert "cannot be reached: serving cached content read-only" in stderr
+        proc.wait(5)
 
 
-def test_entrypoint_exits_for_a_restart_when_the_upstream_comes_back(sandbox):
-    proc = start_entrypoint(sandbox, "down")
-    wait_for(lambda: runs(sandbox))
-    (sandbox / "state").write_text("up")
-    assert proc.wait(timeout=10) == 0
-    assert "answers again: restarting as a pull-through cache" in proc.stderr.read()
-
-
-def test_entrypoint_leaves_proxy_mode_only_after_repeated_failures(sandbox):
-    proc = start_entrypoint(sandbox, "up")
-    wait_for(lambda: runs(sandbox))
-    (sandbox / "state").write_text("down")
-    assert proc.wait(timeout=10) == 0
-    # It gave up after OFFLINE_AFTER failed probes, not the first one.
-    assert f"has not answered {registry.OFFLINE_AFTER} probes" in proc.stderr.read()
-
-
-def test_entrypoint_stops_the_registry_on_docker_stop(sandbox):
-    proc = start_entrypoint(sandbox, "up", probe_seconds="30")
-    wait_for(lambda: runs(sandbox))
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=5) == 0
+def test_entrypoint_never_probes_or_restarts(sandbox):
+    # Nothing in it contacts the upstream or waits to switch modes: the registry is exec'd at once.
+    script = registry.entrypoint()[2]
+    assert "wget" not in script and "sleep" not in script and "kill" not in script
+    assert script.rstrip().endswith('exec registry serve "$config"')
 
 
 def test_without_a_remote_the_registry_runs_as_is(sandbox):
-    env = {"PATH": f"{sandbox / 'bin'}:/usr/bin:/bin", "RUNS": str(sandbox / "runs")}
-    proc = subprocess.Popen(["/bin/sh", "-c", registry.entrypoint()[2]], env=env)
+    proc = start_entrypoint(sandbox)
     try:
         wait_for(lambda: runs(sandbox))
-        assert runs(sandbox) == ["serve remote=none password=none readonly=none"]
+        assert runs(sandbox) == [f"serve serve /etc/distribution/config.yml remote=none exec=none pid={proc.pid}"]
+        assert not (sandbox / "login").exists()
     finally:
         proc.terminate()
         proc.wait(5)

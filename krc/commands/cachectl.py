@@ -1,9 +1,11 @@
 """``python -m krc.commands.cachectl``: what the caches hold and serve, and purging them (no Pulumi here).
 
 ``stats`` prints per upstream the hits, misses, bytes served from the cache and fetched from upstream,
-and disk used; ``purge`` empties or removes caches, per upstream or all, without asking; ``registry`` shows the
-local registries for the user's own images (:mod:`krc.commands.localregistries`): size and repositories; ``offline``
-says what a ``pulumi destroy`` + ``pulumi up`` without a network would miss (:mod:`krc.commands.offline`). Caches are
+disk used, whether the cache logs in, and for docker.io what is left of Docker Hub's pull allowance;
+``quota`` prints that allowance alone; ``purge`` empties or removes caches, per upstream or all, without
+asking; ``registry`` shows the local registries for the user's own images (:mod:`krc.commands.localregistries`):
+size and repositories; ``offline`` says what a ``pulumi destroy`` + ``pulumi up`` without a network would miss
+(:mod:`krc.commands.offline`). Caches are
 found by the labels every cache container and volume carries, through the Docker CLI, so both work
 with the cluster down, after ``pulumi destroy`` (volumes only), and on Docker Desktop.
 
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from krc import versions
-from krc.commands import dockercli, localregistries, offline
+from krc.commands import dockercli, hubquota, localregistries, offline
 from krc.commands.cachereport import collect, format_table, to_json
 from krc.commands.caches import find, owner_of, purge
 from krc.commands.dockercli import DockerError, Runner
@@ -35,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="machine-readable: {stack: {upstream: {...}}}")
     stats.add_argument("--running-only", action="store_true",
                        help="read running caches only; start no throwaway container for stopped ones")
+    stats.add_argument("--no-hub", action="store_true", help="do not ask Docker Hub what is left of its allowance")
+    quota = commands.add_parser("quota", help="what is left of Docker Hub's pull allowance (a HEAD: spends no pull)")
+    quota.add_argument("--json", action="store_true", help="machine-readable: {limit, remaining, windowSeconds, ...}")
+    for sub in (stats, quota):
+        sub.add_argument("--hub-url", default=None,
+                         help=f"the registry to ask (default ${hubquota.URL_ENV} or {hubquota.HUB_URL}); a login "
+                              f"only from ${hubquota.USERNAME_ENV} / ${hubquota.PASSWORD_ENV}")
     purge_cmd = commands.add_parser("purge", help="empty or remove caches, without asking")
     purge_cmd.add_argument("--stack", help="whose caches (default: the only stack with caches on this engine)")
     which = purge_cmd.add_mutually_exclusive_group(required=True)
@@ -57,15 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, runner: Runner | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runner: Runner | None = None,
+         http: hubquota.Http = hubquota.urllib_http) -> int:
     args = _parser().parse_args(argv)
     docker = runner or dockercli.cli
     if args.command == "offline":
         return _offline(docker, args)
+    if args.command == "quota":
+        quota = hubquota.read_from_environment(args.hub_url, http=http)
+        print(json.dumps(quota.as_output(), sort_keys=True) if args.json else f"Docker Hub: {quota.describe()}")
+        return 0
     try:
         if args.command == "stats":
             refs = find(docker, owner_of(args.stack) if args.stack else None)
             stats = [collect(docker, ref, args.image, running_only=args.running_only) for ref in refs]
+            hub = [s for s in stats if s.host == "docker.io"]
+            if hub and not args.no_hub:
+                # Once for all: anonymous pulls are counted per address, the same for every stack here.
+                quota = hubquota.read_from_environment(args.hub_url, http=http).as_output()
+                for entry in hub:
+                    entry.docker_hub = quota
             print(json.dumps(to_json(stats), indent=2, sort_keys=True) if args.json else format_table(stats), end="\n" if args.json else "")
             return 0
         if args.command == "registry":

@@ -18,6 +18,7 @@ from krc.commands import dockercli
 from krc.commands.cachemetrics import counts
 from krc.commands.caches import CacheRef
 from krc.commands.dockercli import Runner
+from krc.commands.hubquota import Quota
 from krc.render import registry
 
 
@@ -30,7 +31,8 @@ class UpstreamStats:
     container: str | None
     volume: str | None
     state: str
-    mode: str | None = None
+    #: whether the cache logs in to its upstream (REGISTRY_PROXY_USERNAME set); None when not running
+    login: bool | None = None
     hits: int | None = None
     misses: int | None = None
     bytes_from_cache: int | None = None
@@ -39,11 +41,14 @@ class UpstreamStats:
     stored_blobs: int | None = None
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: for docker.io: what is left of Docker Hub's allowance (krc.commands.hubquota.Quota.as_output)
+    docker_hub: dict[str, Any] | None = None
 
     def as_output(self) -> dict[str, Any]:
         """camelCase, as in the stack output."""
         data = asdict(self)
-        return {re.sub(r"_(\w)", lambda m: m[1].upper(), k): v for k, v in data.items() if k != "owner"}
+        return {re.sub(r"_(\w)", lambda m: m[1].upper(), k): v for k, v in data.items()
+                if k != "owner" and not (k == "docker_hub" and v is None)}
 
 
 _SECTION = "--- kind-registry-cache:"
@@ -58,7 +63,8 @@ def _probe_script(with_metrics: bool) -> str:
     if with_metrics:
         debug = f"http://127.0.0.1:{registry.DEBUG_PORT}"
         lines = [
-            f'echo "{_SECTION}mode"; cat {registry.MODE_FILE} 2>/dev/null',
+            # Whether it logs in, never the login itself.
+            f'echo "{_SECTION}login"; [ -n "${{REGISTRY_PROXY_USERNAME:-}}" ] && echo yes || echo no',
             f'echo "{_SECTION}metrics"; wget -q -O - {debug}/metrics',
             f'echo "{_SECTION}vars"; wget -q -O - {debug}/debug/vars',
             *lines,
@@ -100,12 +106,13 @@ def collect(
         assert ref.container is not None
         result = runner(dockercli.exec_args(ref.container, ["sh", "-c", _probe_script(True)]))
         sections = _sections(result.text)
-        stats.mode = sections.get("mode", "").strip() or None
+        login = sections.get("login", "").strip()
+        stats.login = {"yes": True, "no": False}.get(login)
         try:
             debug_vars = json.loads(sections.get("vars") or "null")
         except json.JSONDecodeError:
             debug_vars = None
-        found = counts(sections.get("metrics", ""), debug_vars, stats.mode or "proxy")
+        found = counts(sections.get("metrics", ""), debug_vars, "proxy")
         if found is None:
             stats.notes.append("the registry serves no metrics (REGISTRY_HTTP_DEBUG_* unset?)")
         else:
@@ -150,26 +157,36 @@ def format_table(stats: Sequence[UpstreamStats]) -> str:
     """The human-readable report: one block per stack, one line per upstream."""
     if not stats:
         return "no caches found (no container or volume labelled kind-registry-cache.stack)\n"
-    header = ("upstream", "cache", "state", "hits", "misses", "from cache", "from upstream", "disk")
+    header = ("upstream", "cache", "state", "login", "hits", "misses", "from cache", "from upstream", "disk")
     out: list[str] = []
     for owner in sorted({s.owner for s in stats}):
         rows = [header]
         for s in (s for s in stats if s.owner == owner):
-            state = s.state + (f" ({s.mode})" if s.mode and s.mode != "proxy" else "")
-            rows.append((s.host, s.container or s.volume or "-", state, _number(s.hits), _number(s.misses),
+            login = {True: "yes", False: "no", None: "-"}[s.login]
+            rows.append((s.host, s.container or s.volume or "-", s.state, login, _number(s.hits), _number(s.misses),
                          _size(s.bytes_from_cache), _size(s.bytes_from_upstream), _size(s.disk_bytes)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         out.append(f"stack {owner}")
         for row in rows:
-            cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+            cells = [c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
             out.append("  " + "  ".join(cells).rstrip())
         for s in (s for s in stats if s.owner == owner):
             for note in s.notes:
                 out.append(f"  {s.host}: {note}")
+            if s.docker_hub is not None:
+                out.append(f"  {s.host}: Docker Hub allowance: {_hub_line(s)}")
     sources = sorted({s.source for s in stats if s.source})
     out.append("hits and misses count requests since each cache container started" +
                (f" (from {'; '.join(sources)})" if sources else ""))
     return "\n".join(out) + "\n"
+
+
+def _hub_line(s: UpstreamStats) -> str:
+    quota = Quota.from_output(s.docker_hub or {})
+    line = quota.describe()
+    if s.login and not quota.login:
+        line += "; this cache logs in, so its pulls count against the account's allowance instead"
+    return line
 
 
 def to_json(stats: Sequence[UpstreamStats]) -> dict[str, dict[str, dict[str, Any]]]:

@@ -18,9 +18,11 @@ How a cache is asked: not the running cache itself. A pull-through registry answ
 as a GET (distribution v3.1.1 ``registry/handlers/manifests.go``, ``blob.go``), and for content it lacks that
 handler fetches from upstream: a manifest by GET, which Docker Hub counts (``registry/proxy/proxymanifeststore.go``
 ``Get``), a blob in full (``registry/proxy/proxyblobstore.go`` ``ServeBlob``). So each cache's volume is mounted
-read-only into a throwaway container of the registry image (``--network none``) running the registry in the
-serve-only mode an offline cache runs in; existence checks (``wget --spider``) go to it through ``docker exec``.
-Nothing reaches an upstream at all, and the answer is exactly what that cache would serve offline.
+read-only into a throwaway container of the registry image (``--network none``) running the registry over that
+data alone, with no proxy; existence checks (``wget --spider``) go to it through ``docker exec``. Nothing reaches an
+upstream at all, and the answer is what the cache serves when its upstream cannot be reached: what it holds (a tag
+from its own store, manifests and blobs by digest; registry/proxy/proxytagservice.go ``Get``,
+proxymanifeststore.go ``Get``, proxyblobstore.go ``ServeBlob``, as krc/render/registry.py cites them).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ KIND_ROLE_LABEL = "io.x-k8s.kind.role"
 
 HELD, IN_NODE_IMAGE, STORED, PRESENT, MISSING = "held", "in the node image", "stored", "present", "missing"
 
-#: The serve-only registry: the cache's own settings file, its data read-only, no proxy, no writes, no purging.
+#: The viewing registry: the cache's own settings file, its data read-only, no proxy, no writes, no purging.
 VIEW_ENV = {
     "REGISTRY_HTTP_ADDR": f"127.0.0.1:{CACHE_PORT}",
     "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": registry.DATA_DIR,
@@ -209,7 +211,7 @@ def images_to_check(plan: store.StorePlan, on_nodes: dict[str, list[str]]) -> di
 
 
 class View:
-    """A throwaway, read-only, serve-only registry over one cache volume (see the module's docstring)."""
+    """A throwaway, read-only registry without a proxy over one cache volume (see the module's docstring)."""
 
     def __init__(self, runner: Runner, volume: str, image: str, owner: str) -> None:
         self.runner = runner

@@ -43,73 +43,44 @@ def env_list(env: dict[str, str]) -> list[str]:
     return [f"{key}={value}" for key, value in sorted(env.items())]
 
 
-#: Seconds between upstream probes of the entrypoint below.
-PROBE_SECONDS = 15
+#: The login helper the entrypoint writes: distribution's ``proxy.exec`` credential helper (the
+#: docker-credential-helpers protocol: ``<helper> get``, the server on stdin, ``{"Username","Secret"}`` out).
+LOGIN_HELPER = "/tmp/kind-registry-cache-login"
 
-#: Consecutive failed probes before a running proxy gives up on its upstream.
-OFFLINE_AFTER = 3
-
-#: Where the entrypoint records its mode (``proxy`` or ``offline``) inside the container.
-MODE_FILE = "/tmp/kind-registry-cache.mode"
-
-# A registry in proxy mode GETs its upstream's /v2/ while starting and panics when that fails
-# (distribution registry/proxy/proxyauth.go, registry/handlers/app.go), so offline every cache would
-# crash-loop although its content is on disk. This entrypoint, run by the stock image's /bin/sh, probes
-# the upstream first: any HTTP answer (401 included) means proxy mode; a network failure means serving
-# the stored content alone, read-only. It exits when the upstream's state changes, and the container's
-# restart policy starts it again in the other mode. Only definite network errors count as offline, so a
-# probe that fails for another reason (TLS, an odd answer) keeps today's proxy behaviour.
+# The cache never restarts and never changes its mode: the registry runs as a pull-through cache from start to
+# stop, whatever its upstream does. v3.1.1 already serves what it holds when the upstream fails: a tag from its
+# own store when the upstream's answer is an error (registry/proxy/proxytagservice.go Get, lines 23-41),
+# manifests and blobs by digest from storage without asking upstream (proxymanifeststore.go Get, lines 41-56;
+# proxyblobstore.go ServeBlob, lines 83-92). What it cannot do is start while the upstream cannot be reached:
+# with proxy.username/password it GETs the upstream's /v2/ to find its token realms (proxyauth.go
+# configureAuth -> getAuthURLs, lines 49-89) and panics on the error (registry/handlers/app.go line 357). With
+# proxy.exec instead (proxyregistry.go lines 125-133) it contacts nothing at start and asks the helper for the
+# login when a token realm or a basic challenge wants one (proxyauth_exec.go Basic), so the entrypoint writes
+# a helper that answers with REGISTRY_PROXY_USERNAME/PASSWORD (empty: anonymous) from the container's own
+# environment, which the helper inherits; the values never reach the command line or the log.
 ENTRYPOINT = r"""
 config=${KRC_REGISTRY_CONFIG:-/etc/distribution/config.yml}
-remote=${REGISTRY_PROXY_REMOTEURL:-}
-interval=${KRC_PROBE_SECONDS:-%(probe)d}
-mode_file=%(mode_file)s
-log() { echo "kind-registry-cache: $*" >&2; }
-[ -n "$remote" ] || exec registry serve "$config"
-reachable() {
-  out=$(timeout 5 wget -q -O /dev/null "$remote/v2/" 2>&1); rc=$?
-  [ "$rc" -eq 0 ] && return 0
-  case "$out" in
-    *"server returned error"*) return 0 ;;
-    *"bad address"*|*"can't connect"*|*"timed out"*|*"unreachable"*|*"refused"*|*"No route"*|*"resolve"*) return 1 ;;
-  esac
-  case "$rc" in 124|143) return 1 ;; esac
-  return 0
-}
-if reachable; then
-  mode=proxy
-  log "upstream $remote answers: pull-through cache mode"
-else
-  mode=offline
-  log "upstream $remote cannot be reached: serving cached content read-only until it answers"
-  unset REGISTRY_PROXY_REMOTEURL REGISTRY_PROXY_USERNAME REGISTRY_PROXY_PASSWORD REGISTRY_PROXY_TTL
-  export REGISTRY_STORAGE_MAINTENANCE_READONLY='{"enabled": true}'
-fi
-echo "$mode" > "$mode_file"
-registry serve "$config" &
-pid=$!
-sleeper=
-trap 'kill -TERM "$pid" $sleeper 2>/dev/null; wait "$pid"; exit 0' TERM INT
-failures=0
-while kill -0 "$pid" 2>/dev/null; do
-  sleep "$interval" & sleeper=$!
-  wait "$sleeper"; sleeper=
-  if reachable; then
-    failures=0
-    if [ "$mode" = offline ]; then
-      log "upstream $remote answers again: restarting as a pull-through cache"
-      kill -TERM "$pid"; wait "$pid"; exit 0
-    fi
-  else
-    failures=$((failures + 1))
-    if [ "$mode" = proxy ] && [ "$failures" -ge %(offline_after)d ]; then
-      log "upstream $remote has not answered $failures probes: restarting to serve cached content read-only"
-      kill -TERM "$pid"; wait "$pid"; exit 0
-    fi
-  fi
-done
-wait "$pid"
-""" % {"probe": PROBE_SECONDS, "mode_file": MODE_FILE, "offline_after": OFFLINE_AFTER}
+[ -n "${REGISTRY_PROXY_REMOTEURL:-}" ] || exec registry serve "$config"
+helper=%(helper)s
+cat > "$helper" <<'HELPER'
+#!/bin/sh
+[ "$1" = get ] || exit 1
+cat > /dev/null
+quote() { printf '%%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+printf '{"Username":"%%s","Secret":"%%s"}\n' "$(quote "${REGISTRY_PROXY_USERNAME:-}")" "$(quote "${REGISTRY_PROXY_PASSWORD:-}")"
+HELPER
+chmod 0700 "$helper"
+export REGISTRY_PROXY_EXEC_COMMAND="$helper"
+exec registry serve "$config"
+""" % {"helper": LOGIN_HELPER}
+
+#: Kernel settings of the cache container's own network namespace. A connect() to an upstream that drops
+#: packets waits for the kernel to give up on its SYNs, and v3.1.1 dials with Go's default (http.DefaultTransport:
+#: 30 s, registry/proxy/proxyregistry.go line 165); no registry setting bounds it. containerd gives a mirror 30 s
+#: to answer (v2.3.1 core/remotes/docker/registry.go DefaultHTTPTransport, ResponseHeaderTimeout) and then goes
+#: to the upstream itself: a cached tag would fail. Two SYN retransmissions end such a connect in ~3 s on
+#: kernels with tcp_syn_linear_timeouts (6.5+, 1 s apart) and ~7 s on older ones, still riding out one lost SYN.
+SYSCTLS = {"net.ipv4.tcp_syn_retries": "1", "net.ipv4.tcp_retries2": "5"}
 
 
 def entrypoint() -> list[str]:

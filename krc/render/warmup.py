@@ -126,6 +126,21 @@ def plan(cache: CacheSettings, warmup: WarmupSettings, images: Sequence[str]) ->
     return Plan(targets=targets, platform=warmup.platform, parallel=warmup.parallel, skipped=tuple(skipped))
 
 
+#: The registry host whose pulls Docker Hub counts against an allowance.
+DOCKER_HUB = "docker.io"
+
+
+def docker_hub_pulls(warmup_plan: Plan) -> int:
+    """Docker Hub pulls a cold warm-up of ``warmup_plan`` costs, as Docker counts them: one per image (the warm-up
+    fetches one platform's manifest of each; an index GET is not a pull of its own, a HEAD never counts)."""
+    return sum(len(t.images) for t in warmup_plan.targets if t.host == DOCKER_HUB)
+
+
+def docker_hub_remote(cache: CacheSettings) -> str | None:
+    """The upstream the docker.io mirror pulls from (where Docker Hub's allowance is read); None without one."""
+    return next((m.remote for m in cache.mirrors if m.host == DOCKER_HUB), None)
+
+
 def stack_plan(cache: CacheSettings, warmup: WarmupSettings, addons: AddonSettings) -> tuple[Plan, list[str]]:
     """The stack's warm-up: :func:`images_to_warm` placed by :func:`plan`; plus notes for the log."""
     images, notes = images_to_warm(warmup, addons)

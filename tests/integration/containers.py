@@ -107,6 +107,7 @@ def container_spec(
         "name", "image", "envs", "labels", "command", "entrypoints", "hostname", "user", "working_dir",
         "restart", "max_retry_count", "ports", "volumes", "mounts", "networks_advanced", "healthcheck",
         "capabilities", "start", "wait", "wait_timeout", "stop_signal", "stop_timeout", "network_mode", "privileged",
+        "sysctls",
     }
     unknown = set(spec) - handled - _IGNORED_CONTAINER_INPUTS
     if unknown:
@@ -156,7 +157,7 @@ def container_spec(
     networks = [(n["name"], n.get("aliases") or [], n.get("ipv4_address")) for n in spec.get("networks_advanced") or []]
     host_config: dict[str, Any] = {
         "port_bindings": ports, "mounts": mounts, "restart_policy": restart_policy,
-        "cap_add": caps.get("adds"), "cap_drop": caps.get("drops"),
+        "cap_add": caps.get("adds"), "cap_drop": caps.get("drops"), "sysctls": spec.get("sysctls"),
         "network_mode": networks[0][0] if networks else spec.get("network_mode", "none"),
     }
     create: dict[str, Any] = {

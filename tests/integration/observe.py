@@ -82,14 +82,17 @@ def parse_access_log(text: str) -> list[AccessEntry]:
 LOG_MARKER = "krc-log-marker"
 
 
-def access_log(container: Container, timeout: float = 10.0) -> list[AccessEntry]:
-    """Every request the registry in ``container`` has logged so far.
+def access_log(container, timeout: float = 10.0) -> list[AccessEntry]:
+    """Every request the registry in ``container`` has logged so far; for a fake upstream (upstreams.FakeUpstream),
+    every request its front answered (FakeUpstream.access_log).
 
     Docker copies a container's output into its log a moment after the registry writes it, so a log read
     right after a request can miss that request. A running registry is first sent a marker request for its
     base endpoint (``/v2/``: answered locally even in proxy mode, never forwarded upstream, no blob or
     manifest counter moves) and the log is read once the marker shows; everything before it is complete.
     """
+    if hasattr(container, "access_log"):
+        return container.access_log(timeout)
     container.reload()
     marker = ""
     if container.status == "running":
@@ -175,7 +178,6 @@ def wait_cached(container: Container, digests: Iterable[str], timeout: float = 3
         time.sleep(0.1)
 
 
-def token_requests(token_server: Container) -> Counter[int]:
-    """Status code -> number of token requests the fake token server (busybox httpd -vv) answered."""
-    log = token_server.logs().decode(errors="replace")
-    return Counter(int(code) for code in re.findall(r"response:(\d{3})", log))
+def token_requests(upstream) -> Counter[int]:
+    """Status code -> number of token requests a fake upstream (upstreams.FakeUpstream) answered."""
+    return upstream.token_requests()

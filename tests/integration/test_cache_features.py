@@ -52,7 +52,7 @@ def stats(engine, *args: str) -> dict:
 
 def upstream_blob_gets(upstream, since: int = 0) -> Counter:
     """(repository, digest) -> successful blob downloads from the fake upstream."""
-    entries = observe.access_log(upstream.container)[since:]
+    entries = observe.access_log(upstream)[since:]
     return Counter((e.repository, e.reference) for e in entries if e.kind == "blobs" and e.method == "GET" and e.status == 200)
 
 
@@ -78,7 +78,7 @@ def env(docker_client, built_images, certs_dir):
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
     deployed = stack.deploy(docker_client, rec, built_images.registry)
-    marks = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    marks = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
     return rec, upstreams, deployed, marks
 
 
@@ -106,10 +106,10 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
         fetched = upstream_blob_gets(upstreams[host], marks[host])
         assert set(fetched) == set(blobs), host
         assert all(n <= built_images.cold_fetches for n in fetched.values()), fetched
-        assert {e.remote for e in observe.access_log(upstreams[host].container)[marks[host]:] if e.kind == "blobs"} == {
+        assert {e.remote for e in observe.access_log(upstreams[host])[marks[host]:] if e.kind == "blobs"} == {
             ip_address(cache, stack.NETWORK)}
         observe.wait_cached(cache, {d for _, d in blobs})
-    after_warmup = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    after_warmup = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
 
     # Three nodes pull every image at the same moment: all from the caches.
     nodes = [stack.start_kind_node(docker_client, rec, built_images.node, f"itest-worker{i}") for i in (1, 2, 3)]
@@ -124,7 +124,7 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
 
     # Warm-up again, on warm caches: no blob is requested at all, and it takes seconds.
     requests_before = {host: len(observe.access_log(c)) for host, c in deployed.caches.items()}
-    upstream_before = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    upstream_before = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
     started = time.monotonic()
     again = warm(docker_engine, rec)
     warm_seconds = time.monotonic() - started
@@ -134,7 +134,7 @@ def test_warmup_fetches_each_blob_once_then_three_nodes_at_once_fetch_nothing_up
         assert not [e for e in observe.access_log(cache)[requests_before[host]:] if e.kind == "blobs"], host
     for host, upstream in upstreams.items():
         # Upstream saw tag checks (HEAD) at most: no manifest or blob was downloaded.
-        downloads = [e for e in observe.access_log(upstream.container)[upstream_before[host]:]
+        downloads = [e for e in observe.access_log(upstream)[upstream_before[host]:]
                      if e.method == "GET" and e.kind != "other"]
         assert downloads == [], host
     print(f"warm-up: cold {cold_seconds:.1f}s, warm {warm_seconds:.1f}s")
@@ -154,6 +154,10 @@ def test_a_missing_image_fails_the_warmup_with_its_name(docker_engine, docker_cl
 
 def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, docker_engine, docker_client, built_images):
     rec, upstreams, deployed, marks = env
+    # The fake docker.io counts pulls as Docker Hub does and serves the image Docker checks the limit with.
+    upstreams["docker.io"].seed([stack.ImageSpec("ratelimitpreview/test", "latest", (stack.LayerSpec("rl", 1024),))])
+    upstreams["docker.io"].seeded.pop("ratelimitpreview/test:latest")  # only ever HEADed: not among what nodes pull
+    upstreams["docker.io"].set_limits({"anonymous": 100})
     assert warm(docker_engine, rec).returncode == 0
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
     for ref in stack.PULLS["docker.io"]:
@@ -161,11 +165,19 @@ def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, dock
     cache, upstream = deployed.caches["docker.io"], upstreams["docker.io"]
     node_ip = ip_address(node.container, stack.NETWORK)
 
-    numbers = stats(docker_engine)["docker.io"]
+    counted = upstream.counts()
+    numbers = stats(docker_engine, "--hub-url", upstream.host_url)["docker.io"]
+    # What is left of the allowance, read with a HEAD that spends none: the warm-up's two docker.io images
+    # (one manifest GET each through the cache) are the only pulls counted.
+    assert numbers["dockerHub"] == {"limit": 100, "remaining": 98, "windowSeconds": 21600,
+                                    "source": numbers["dockerHub"]["source"], "login": False, "error": None}
+    after = upstream.counts()
+    assert after.get("docker_pulls:anonymous") == counted.get("docker_pulls:anonymous") == 2
+    assert after["manifest_head"] == counted.get("manifest_head", 0) + 1
     # v3 exports registry_proxy_*, which cachectl reads; Debian's 2.8 fallback only /debug/vars.
     assert numbers["source"] == ("registry_proxy_* metrics" if built_images.registry_v3
                                  else "registry 2.8 /debug/vars and HTTP metrics")
-    fetched = [e for e in observe.access_log(upstream.container)[marks["docker.io"]:] if e.method == "GET" and e.status == 200]
+    fetched = [e for e in observe.access_log(upstream)[marks["docker.io"]:] if e.method == "GET" and e.status == 200]
     # Misses: each (repository, blob) and each manifest the cache had to download; bytes: what the upstream sent.
     blob_misses = len({(e.repository, e.reference) for e in fetched if e.kind == "blobs"})
     manifest_misses = len({(e.repository, e.reference) for e in fetched if e.kind == "manifests"})
@@ -182,7 +194,7 @@ def test_stats_match_what_was_pulled_and_survive_the_caches_going_down(env, dock
     assert numbers["storedBlobs"] == len(stored)
     sizes = {d: size for (_, d), size in wanted_blobs(upstreams)["docker.io"].items()}
     assert numbers["diskBytes"] >= sum(sizes.values()) and set(sizes) <= stored
-    assert numbers["state"] == "running" and numbers["mode"] == "proxy"
+    assert numbers["state"] == "running" and numbers["login"] is False
 
     # The cluster and the caches down: the volume is still measured.
     cache.stop(timeout=1)
@@ -214,7 +226,7 @@ def test_purge_removes_only_what_was_asked(env, docker_engine, docker_client, bu
 
     # The emptied cache fills again from upstream on the next pull, which it serves.
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
-    mark = len(observe.access_log(upstreams["docker.io"].container))
+    mark = len(observe.access_log(upstreams["docker.io"]))
     assert node.pull("docker.io/library/alpha:1.0").ok
     assert upstream_blob_gets(upstreams["docker.io"], mark)
 
@@ -238,7 +250,7 @@ def test_shared_cache_behind_a_path_prefix(docker_engine, docker_client, built_i
     assert "cache-docker-io" not in {r.name for r in rec.resources}
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
-    seeded = len(observe.access_log(upstreams["docker.io"].container))
+    seeded = len(observe.access_log(upstreams["docker.io"]))
     deployed = stack.deploy(docker_client, rec, built_images.registry)
     assert "docker.io" not in deployed.caches
 
@@ -264,7 +276,7 @@ def test_shared_cache_behind_a_path_prefix(docker_engine, docker_client, built_i
     through_team = [e for e in observe.access_log(team) if e.remote == node_ip]
     assert through_team and all(e.path.startswith("/team/v2/") for e in through_team)
     # The node never fell back to the real upstream: only the team cache talked to it.
-    pulled = observe.access_log(upstreams["docker.io"].container)[seeded:]
+    pulled = observe.access_log(upstreams["docker.io"])[seeded:]
     assert {e.remote for e in pulled if e.kind == "blobs"} == {team_ip}
 
     # The warm-up skips the shared upstream (it is the team's to warm) and still warms the local caches.

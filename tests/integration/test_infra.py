@@ -84,9 +84,9 @@ def test_registry_standin_runs_like_registry_3(docker_client, built_images, test
 
 
 def test_fake_upstream_serves_seeded_index(docker_client, built_images, test_network):
-    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-docker-io")
+    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-docker-io", auth="none")
     images = {i.reference: i for i in upstream.seed()}
-    after_seeding = len(observe.access_log(upstream.container))
+    after_seeding = len(observe.access_log(upstream))
     multi, multi_oci = images["library/multi:1.0"], images["library/multi-oci:1.0"]
     assert (multi.media_type, multi_oci.media_type) == (DOCKER_LIST, OCI_INDEX)
     # The shared base layer is one blob in both images.
@@ -101,33 +101,69 @@ def test_fake_upstream_serves_seeded_index(docker_client, built_images, test_net
         for digest, size in multi.blobs().items():
             blob = http.get(f"{upstream.host_url}/v2/library/multi/blobs/{digest}")
             assert (blob.status_code, len(blob.content)) == (200, size)
-    served = observe.access_log(upstream.container)[after_seeding:]
+    served = observe.access_log(upstream)[after_seeding:]
     assert observe.blob_gets(served) == {digest: 1 for digest in multi.blobs()}
     assert observe.blob_bytes_served(served) == multi.blob_bytes()
 
 
 def test_token_upstream_checks_the_login(docker_client, built_images, test_network):
+    # A private upstream: tokens only for the login; the token grants the scope asked for.
     upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-ghcr-io",
                               username="robot", password="s3cret")
     upstream.seed()
-    anonymous = requests.get(f"{upstream.host_url}/v2/library/alpha/manifests/1.0")
+    manifest = f"{upstream.host_url}/v2/library/alpha/manifests/1.0"
+    anonymous = requests.get(manifest)
     assert anonymous.status_code == 401
-    assert 'Bearer realm="http://fake-ghcr-io-auth:8080/token"' in anonymous.headers["WWW-Authenticate"]
-    token_url = "http://{}@fake-ghcr-io-auth:8080/token?service=fake-ghcr-io"
-    assert '"token"' in exec_ok(upstream.container, ["wget", "-qO-", token_url.format("robot:s3cret")])
-    wrong = upstream.container.exec_run(["wget", "-qO-", token_url.format("robot:wrong")])
-    assert wrong.exit_code != 0
-    assert observe.token_requests(upstream.token_server) == {200: 1, 401: 1}
+    realm = f"{upstream.host_url}/token"
+    assert anonymous.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{realm}",service="fake-ghcr-io",scope="repository:library/alpha:pull"')
+    assert requests.get(f"{upstream.host_url}/v2/").headers["WWW-Authenticate"] == (
+        f'Bearer realm="{realm}",service="fake-ghcr-io"')
+    scope = {"service": "fake-ghcr-io", "scope": "repository:library/alpha:pull"}
+    assert requests.get(realm, params=scope, auth=("robot", "wrong")).status_code == 401
+    assert requests.get(realm, params=scope).status_code == 401  # no anonymous tokens on a private upstream
+    token = requests.get(realm, params=scope, auth=("robot", "s3cret")).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}", "Accept": DOCKER_LIST}
+    assert requests.get(manifest, headers=bearer).status_code == 200
+    other = requests.get(f"{upstream.host_url}/v2/library/beta/manifests/1.0", headers=bearer)
+    assert other.status_code == 401 and 'error="insufficient_scope"' in other.headers["WWW-Authenticate"]
+    assert observe.token_requests(upstream) == {200: 1, 401: 2}
+
+
+def test_fake_upstream_counts_pulls_as_docker_hub_does(docker_client, built_images, test_network):
+    # Docker Hub: a manifest GET is a pull, a HEAD is not; a multi-arch image counts once per architecture
+    # (docker/docs content/manuals/docker-hub/usage/pulls.md); 429 TOOMANYREQUESTS once none is left.
+    upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-docker-io",
+                              limits={"anonymous": 2})
+    upstream.seed()
+    multi = {i.reference: i for i in upstream.seeded.values()}["library/multi:1.0"]
+    realm = f"{upstream.host_url}/token"
+    token = requests.get(realm, params={"service": "fake-docker-io", "scope": "repository:library/multi:pull"}).json()
+    headers = {"Authorization": f"Bearer {token['token']}", "Accept": f"{DOCKER_LIST}, {OCI_INDEX}"}
+    base = f"{upstream.host_url}/v2/library/multi/manifests"
+    head = requests.head(f"{base}/1.0", headers=headers)
+    assert (head.status_code, head.headers["ratelimit-limit"], head.headers["ratelimit-remaining"]) == (
+        200, "2;w=21600", "2;w=21600")
+    assert requests.get(f"{base}/1.0", headers=headers).headers["ratelimit-remaining"] == "2;w=21600"  # the index
+    amd64, arm64 = (multi.manifests[p][0] for p in ("linux/amd64", "linux/arm64/v8"))
+    assert requests.get(f"{base}/{amd64}", headers=headers).headers["ratelimit-remaining"] == "1;w=21600"
+    assert requests.get(f"{base}/{arm64}", headers=headers).headers["ratelimit-remaining"] == "0;w=21600"
+    refused = requests.get(f"{base}/{amd64}", headers=headers)
+    assert refused.status_code == 429 and refused.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert requests.head(f"{base}/1.0", headers=headers).status_code == 200  # a version check still answers
+    counts = upstream.counts()
+    assert (upstream.docker_pulls(), counts["too_many_requests"], counts["manifest_head"]) == (2, 1, 2)
 
 
 @pytest.mark.parametrize("login", [None, ("robot", "s3cret")], ids=["anonymous", "token-login"])
 def test_node_pulls_through_cache_and_upstream_serves_bytes_once(
     docker_client, built_images, test_network, tmp_path, login,
 ):
+    # With the login, tokens come from another host, as Docker Hub's come from auth.docker.io.
     upstream = start_upstream(docker_client, built_images.registry, test_network, "fake-docker-io",
-                              *(login or (None, None)))
+                              *(login or (None, None)), realm_host=login is not None)
     images = {i.reference: i for i in upstream.seed()}
-    after_seeding = len(observe.access_log(upstream.container))
+    after_seeding = len(observe.access_log(upstream))
     cache = create_container_from_inputs(
         docker_client, cache_inputs("cache-docker-io", test_network, upstream.url, login),
         image_map={"registry": built_images.registry})
@@ -153,7 +189,7 @@ def test_node_pulls_through_cache_and_upstream_serves_bytes_once(
     assert {e.user_agent.split("/")[0] for e in cache_log if e.remote == node_ip} == {"containerd"}
     assert set(observe.blob_gets(e for e in cache_log if e.remote == node_ip)) == set(amd64)
 
-    pulls = observe.access_log(upstream.container)[after_seeding:]
+    pulls = observe.access_log(upstream)[after_seeding:]
     # Only the cache talked to the upstream: the node never fell back to `server`.
     assert {e.remote for e in pulls} == {cache_ip}
     cold = observe.blob_gets(pulls)
@@ -161,10 +197,10 @@ def test_node_pulls_through_cache_and_upstream_serves_bytes_once(
     # v3 tees one download to the client and its storage; Debian's 2.8 fallback downloads a cold blob twice.
     assert all(1 <= n <= built_images.cold_fetches for n in cold.values()), cold
     if login:
-        assert observe.token_requests(upstream.token_server)[200] >= 1
+        assert observe.token_requests(upstream)[200] >= 1
 
     observe.wait_cached(cache, amd64)
-    upstream_before = len(observe.access_log(upstream.container))
+    upstream_before = len(observe.access_log(upstream))
     blob_gets_before = observe.metric(observe.scrape_metrics(cache), "registry_http_requests_total",
                                       handler="blob", method="get", code="200")
 
@@ -175,7 +211,7 @@ def test_node_pulls_through_cache_and_upstream_serves_bytes_once(
         result = second.pull(f"docker.io/{image.reference}")
         assert result.ok, result.stderr
     assert set(amd64) <= second.content_digests()
-    warm = observe.access_log(upstream.container)[upstream_before:]
+    warm = observe.access_log(upstream)[upstream_before:]
     assert observe.blob_gets(warm) == {}, "warm pull downloaded blobs from upstream"
     assert {e.kind for e in warm} <= {"manifests", "other"}  # tag freshness checks only
     blob_gets_after = observe.metric(observe.scrape_metrics(cache), "registry_http_requests_total",
@@ -215,7 +251,7 @@ def test_cache_login_to_a_basic_auth_upstream(docker_client, built_images, test_
                       patches=[CONFIG_PATH_PATCH])
     result = node.pull("docker.io/library/alpha:1.0")
     cache_ip = ip_address(cache, test_network)
-    statuses = {e.status for e in observe.access_log(upstream.container) if e.remote == cache_ip and e.kind != "other"}
+    statuses = {e.status for e in observe.access_log(upstream) if e.remote == cache_ip and e.kind != "other"}
     if built_images.registry_v3:
         assert result.ok, result.stderr
         assert 200 in statuses  # the upstream answers nothing but 401 without the login

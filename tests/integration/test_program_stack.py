@@ -33,7 +33,7 @@ def seeded(upstreams, host):
 
 
 def upstream_blob_gets(upstream):
-    return observe.blob_gets(e for e in observe.access_log(upstream.container) if e.status == 200)
+    return observe.blob_gets(e for e in observe.access_log(upstream) if e.status == 200)
 
 
 def upstream_blob_totals(upstreams):
@@ -55,7 +55,7 @@ def test_node_pulls_by_usual_names_through_the_matching_cache(env, docker_client
             assert cache_requests, f"{ref} did not go through {cache.name}"
         # Only the cache talks to the upstream, and it fetched each blob of the node's platform once (v3;
         # Debian's 2.8 fallback may fetch a cold blob twice), nothing of the other platform.
-        entries = observe.access_log(upstreams[host].container)
+        entries = observe.access_log(upstreams[host])
         assert {e.remote for e in entries if e.kind == "blobs" and e.method == "GET"} == {cache_ip}, host
         gets = upstream_blob_gets(upstreams[host])
         wanted = {digest for image in upstreams[host].seeded.values() for digest in image.blobs(PLATFORM)}
@@ -112,7 +112,7 @@ def test_stopped_cache_falls_back_to_the_upstream(env, docker_client, built_imag
     result = node.pull("quay.io/cilium/cilium:v1.20.0")
     assert result.ok, result.stderr
     node_ip = ip_address(node.container, stack.NETWORK)
-    assert any(e.remote == node_ip and e.kind == "blobs" for e in observe.access_log(upstreams["quay.io"].container))
+    assert any(e.remote == node_ip and e.kind == "blobs" for e in observe.access_log(upstreams["quay.io"]))
 
 
 def test_adding_a_mirror_reaches_a_running_node(env, docker_client, built_images, certs_dir):
@@ -148,7 +148,7 @@ def test_credentials_log_in_upstream_and_never_show(docker_client, built_images,
 
     result = node.pull("docker.io/library/alpha:1.0")
     assert result.ok, result.stderr
-    assert 200 in observe.token_requests(upstreams["docker.io"].token_server), "the cache logged in"
+    assert 200 in observe.token_requests(upstreams["docker.io"]), "the cache logged in"
 
     cache = deployed.caches["docker.io"]
     assert login[1] not in json.dumps(cache.attrs["Config"]["Labels"])
@@ -168,5 +168,5 @@ def test_wrong_password_fails_with_the_registrys_auth_error(docker_client, built
 
     result = node.pull("docker.io/library/alpha:1.0")
     assert not result.ok
-    assert 401 in observe.token_requests(upstreams["docker.io"].token_server), "the login was refused"
+    assert 401 in observe.token_requests(upstreams["docker.io"]), "the login was refused"
     assert "401" in result.stderr or "unauthorized" in result.stderr.lower(), result.stderr

@@ -11,7 +11,6 @@ import shlex
 import pytest
 
 from krc.config import goduration
-from krc.render import registry
 
 from . import observe, stack
 from .containers import ip_address
@@ -121,7 +120,7 @@ def test_proxy_metrics_match_the_upstream_access_log(docker_client, built_images
     rec = stack.record(tmp_path / "certs.d")
     stack.create_network(docker_client, rec)
     upstreams = stack.start_upstreams(docker_client, built_images.registry)
-    marks = {host: len(observe.access_log(u.container)) for host, u in upstreams.items()}
+    marks = {host: len(observe.access_log(u)) for host, u in upstreams.items()}
     deployed = stack.deploy(docker_client, rec, built_images.registry)
     node = stack.start_kind_node(docker_client, rec, built_images.node, "itest-control-plane")
     stack.pull_all(node)  # cold
@@ -139,7 +138,7 @@ def test_proxy_metrics_match_the_upstream_access_log(docker_client, built_images
             assert not [s for s in samples if s.name.startswith("registry_proxy_")]
             assert observe.debug_vars(cache)["registry"]["proxy"]["blobs"]["Requests"] > 0
             continue
-        sent = [e for e in observe.access_log(upstream.container)[marks[host]:] if e.method == "GET" and e.status == 200]
+        sent = [e for e in observe.access_log(upstream)[marks[host]:] if e.method == "GET" and e.status == 200]
         node_ip = ip_address(node.container, stack.NETWORK)
         # What the node asked (HEAD and GET: containerd resolves a tag with a HEAD of the manifest).
         served = [e for e in observe.access_log(cache)
@@ -224,18 +223,21 @@ def test_legacy_mirrors_patch_with_config_path_breaks_the_cri_plugin(docker_clie
     assert mount["containerPath"] == "/etc/containerd/certs.d"
 
 
-def test_stock_registry_panics_offline_and_the_program_entrypoint_serves(docker_client, built_images, tmp_path):
+def test_stock_registry_panics_offline_and_the_program_entrypoint_starts(docker_client, built_images, tmp_path):
     """The offline start on the registry in use: with its upstream unreachable the image's own entrypoint panics
-    (v3.1.1 registry/handlers/app.go, via configureAuth in registry/proxy/proxyauth.go), the program's
-    entrypoint serves the volume read-only."""
+    (v3.1.1 registry/handlers/app.go, via configureAuth in registry/proxy/proxyauth.go), the program's entrypoint
+    (the login through proxy.exec: nothing asked upstream at start) runs it as a pull-through cache."""
     rec = stack.record(tmp_path / "certs.d")
     stack.create_network(docker_client, rec)
     deployed = stack.Deployed(recording=rec, client=docker_client, registry_image=built_images.registry)
     # No upstream is started: every remote is a name nobody answers to.
     caches = stack.deploy_caches(deployed, hosts=["docker.io"])
     cache = caches["docker.io"]
-    assert cache.exec_run(["cat", registry.MODE_FILE]).output.decode().strip() == "offline"
     assert cache.exec_run(["wget", "-q", "-O", "-", "http://127.0.0.1:5000/v2/"]).exit_code == 0
+    cache.reload()
+    assert cache.attrs["RestartCount"] == 0
+    if built_images.registry_v3:
+        assert "Registry configured as a proxy cache" in cache.logs().decode(errors="replace")
 
     inputs = dict(deployed.cache_inputs()["docker.io"])
     inputs.pop("entrypoints")

@@ -1,19 +1,21 @@
 """Fake upstream registries on a test network, seeded with generated images through the registry HTTP API."""
 from __future__ import annotations
 
-import atexit
-import base64
-import functools
 import gzip
 import hashlib
 import io
+import ipaddress
 import json
 import random
 import shutil
+import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
+import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +25,19 @@ import docker
 import requests
 from docker.models.containers import Container
 
-from .containers import TEST_LABEL, published_port, put_files
+from .containers import TEST_LABEL, published_port
 
 __all__ = [
-    "Blob", "DEFAULT_IMAGES", "FakeUpstream", "ImageSpec", "LayerSpec", "SeededImage", "TOKEN_ISSUER", "build_image",
-    "default_images", "htpasswd_line", "issue_token", "start_upstream",
+    "BACKEND_PORT", "Blob", "DEFAULT_IMAGES", "FakeUpstream", "ImageSpec", "LayerSpec", "SeededImage", "build_image",
+    "default_images", "start_upstream", "stop_fronts",
 ]
 
 MiB = 1024 * 1024
+#: The front in front of the registry (fakeupstream.py); the registry itself listens on BACKEND_PORT.
+FRONT = Path(__file__).with_name("fakeupstream.py")
+BACKEND_PORT = 5002
+#: Where tokens come from with ``realm_host`` (``http://<name>-auth:8080/token``).
+TOKEN_PORT = 8080
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -206,68 +213,39 @@ def default_images(unit: int = MiB) -> tuple[ImageSpec, ...]:
 DEFAULT_IMAGES = default_images()
 
 
-def htpasswd_line(username: str, password: str) -> str:
-    """A bcrypt htpasswd line (distribution accepts only bcrypt), made with apache2-utils' htpasswd."""
-    return subprocess.run(["htpasswd", "-nbB", username, password], capture_output=True, text=True,
-                          check=True).stdout.strip() + "\n"
-
-
-TOKEN_ISSUER = "krc-fake-token-issuer"
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@functools.cache
-def _signing_key() -> tuple[Path, bytes, bytes]:
-    """An RSA key and self-signed certificate for the fake token server (key path, cert PEM, cert DER)."""
-    folder = Path(tempfile.mkdtemp(prefix="krc-token-key-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "3650", "-subj", "/CN=krc-fake-token-issuer"], check=True, capture_output=True)
-    der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    return key, cert.read_bytes(), der
-
-
-def issue_token(service: str, repositories: Sequence[str], subject: str = "krc-tests", seconds: int = 86400) -> str:
-    """A registry bearer token (RS256 JWT, certificate in ``x5c``) granting pull and push on ``repositories``,
-    as a token server (auth.docker.io, ghcr.io/token) would issue it after checking a login."""
-    key, _, der = _signing_key()
-    now = int(time.time())
-    header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
-    claims = {
-        "iss": TOKEN_ISSUER, "sub": subject, "aud": service, "exp": now + seconds, "nbf": now - 60, "iat": now,
-        "jti": _b64url(random.randbytes(12)),
-        "access": [{"type": "repository", "name": r, "actions": ["pull", "push"]} for r in sorted(set(repositories))],
-    }
-    signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)], input=signing_input.encode(),
-                               check=True, capture_output=True).stdout
-    return f"{signing_input}.{_b64url(signature)}"
-
-
-@dataclass
+@dataclass(eq=False)
 class FakeUpstream:
-    """A plain registry container (no proxy settings) playing an upstream registry.
+    """An upstream registry as users meet it: a real registry (no proxy settings) behind
+    :mod:`fakeupstream`, which adds token auth, Docker Hub's rate limit and faults on demand.
 
-    ``auth`` is ``"none"``, ``"token"`` (what Docker Hub, ghcr.io and quay.io do: a 401 with a Bearer challenge,
-    a token server that checks the login, a JWT the registry verifies) or ``"basic"`` (htpasswd on the
-    registry itself: distribution's proxy cannot log in to such an upstream, see README).
+    The registry listens on :data:`BACKEND_PORT` inside the container; the front, a process of this machine in
+    the container's network namespace, on port 5000, where caches and nodes reach it as ``http://<name>:5000``.
+    ``auth`` is ``"token"`` (what Docker Hub, ghcr.io and quay.io do: a 401 with a Bearer challenge, a token
+    endpoint giving tokens anonymously and to a login), ``"basic"`` (HTTP basic auth on the registry's own API)
+    or ``"none"``. The faults: :meth:`fail`, :meth:`truncate_blobs`, :meth:`corrupt_blobs`, :meth:`refuse`,
+    :meth:`cut`, :meth:`blackhole`, :meth:`unresolvable`, :meth:`slow`; :meth:`heal` ends them all.
     """
 
     container: Container
     network: str
-    #: http://127.0.0.1:<port>, for seeding from this process
-    host_url: str
-    auth: str = "none"
+    client: docker.DockerClient = field(repr=False)
+    #: the front as this process reaches it (``http://127.0.0.1:<published 5000>``): what clients see
+    host_url: str = ""
+    #: the registry itself, no auth, no faults (``http://127.0.0.1:<published BACKEND_PORT>``): for seeding
+    backend_url: str = ""
+    auth: str = "token"
     username: str | None = None
     password: str | None = None
-    #: the token server (busybox httpd checking the login and handing out a prepared token), for auth="token"
-    token_server: Container | None = None
+    #: tokens from another host name (``<name>-auth:8080``, as Docker Hub's come from auth.docker.io)
+    realm_host: bool = False
+    anonymous: bool = True
+    #: pulls per window per bucket ("anonymous" or a username) at start
+    limits: dict[str, int] = field(default_factory=dict)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="krc-fake-upstream-")))
+    process: subprocess.Popen | None = field(default=None, repr=False)
     seeded: dict[str, SeededImage] = field(default_factory=dict)
+    #: faults set from outside the front (routes, network, qdisc), undone by heal()
+    _outside: set[str] = field(default_factory=set, repr=False)
 
     @property
     def name(self) -> str:
@@ -278,31 +256,246 @@ class FakeUpstream:
         """How containers on the network reach it: ``http://<container name>:5000``."""
         return f"http://{self.name}:5000"
 
+    @property
+    def service(self) -> str:
+        return self.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "access.log"
+
     def containers(self) -> list[Container]:
-        return [c for c in (self.container, self.token_server) if c is not None]
+        return [self.container]
+
+    # the front process
+
+    def _pid(self) -> int:
+        self.container.reload()
+        return int(self.container.attrs["State"]["Pid"])
+
+    def start_front(self, timeout: float = 20.0) -> None:
+        """Start the front in the container's network namespace and wait until it listens."""
+        args = [
+            "nsenter", "-t", str(self._pid()), "-n", sys.executable, str(FRONT), "--port", "5000",
+            "--backend", str(BACKEND_PORT), "--auth", self.auth, "--service", self.service,
+            "--log", str(self.log_path), "--control", str(self.workdir / "control.sock"),
+        ]
+        if self.realm_host:
+            args += ["--realm", f"http://{self.name}-auth:{TOKEN_PORT}/token", "--token-port", str(TOKEN_PORT)]
+        if self.username is not None:
+            args += ["--user", f"{self.username}:{self.password or ''}"]
+        if not self.anonymous:
+            args.append("--no-anonymous")
+        args += [f"--limit={bucket}={n}" for bucket, n in self.limits.items()]
+        (self.workdir / "control.sock").unlink(missing_ok=True)
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _FRONTS.add(self)
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            self.stop_front()
+            raise RuntimeError(f"fake upstream front for {self.name} did not start: {line}")
+
+    def stop_front(self) -> None:
+        """End the front process (ours, by its handle)."""
+        process, self.process = self.process, None
+        _FRONTS.discard(self)
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def control(self, op: str, **fields) -> dict:
+        """Send one command to the front (see fakeupstream._apply); its answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(self.workdir / "control.sock"))
+            with sock.makefile("rw") as stream:
+                stream.write(json.dumps({"op": op, **fields}) + "\n")
+                stream.flush()
+                answer = json.loads(stream.readline())
+        if "error" in answer:
+            raise RuntimeError(f"{self.name} front: {answer['error']}")
+        return answer
+
+    def counts(self) -> dict[str, int]:
+        """The front's counters: ``docker_pulls:<bucket>`` (pulls as Docker counts them), ``manifest_get``,
+        ``manifest_head``, ``index_get``, ``image_manifest_get``, ``too_many_requests``, ``tokens``, ..."""
+        return self.control("stats")["counts"]
+
+    def docker_pulls(self) -> int:
+        """Pulls as Docker Hub counts them, every bucket: GETs of image manifests (an index GET is not one)."""
+        return sum(n for key, n in self.counts().items() if key.startswith("docker_pulls:"))
+
+    def set_limits(self, limits: dict[str, int]) -> None:
+        """Docker Hub's allowance per bucket ("anonymous" or a username), counting from zero again."""
+        self.control("limits", limits=limits)
 
     def remove(self) -> None:
-        """Remove the registry (and token server) containers with their anonymous volumes."""
-        for container in self.containers():
-            container.remove(force=True, v=True)
+        """End the front and remove the registry container with its anonymous volumes."""
+        self.stop_front()
+        self.container.remove(force=True, v=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _session(self, repositories: Sequence[str]) -> requests.Session:
-        session = requests.Session()
-        if self.auth == "basic":
-            session.auth = (self.username or "", self.password or "")
-        elif self.auth == "token":
-            token = issue_token(self.name, repositories)
-            # Proxies fetch it from the token server with the login; this process uses it directly.
-            put_files(self.token_server, {"/www/token": json.dumps({"token": token, "access_token": token,
-                                                                      "expires_in": 3600})})
-            session.headers["Authorization"] = f"Bearer {token}"
-        return session
+    def stop(self) -> None:
+        """The upstream goes away entirely (container stopped: its name and address are gone)."""
+        self.stop_front()
+        self.container.stop(timeout=1)
+
+    def start(self) -> None:
+        """Back after :meth:`stop`: registry and front (published ports may change)."""
+        self.container.start()
+        self._wait_up()
+
+    # faults inside the front
+
+    def fail(self, code: int = 503, match: str = "all", methods: Sequence[str] = ("GET", "HEAD"),
+             times: int | None = None) -> None:
+        """Answer ``code`` to requests of ``match`` (``all``, ``manifests``, ``blobs``, ``tokens``), ``times``
+        times (always when None)."""
+        self._faults({"status": {"code": code, "match": match, "methods": list(methods), "times": times}})
+
+    def truncate_blobs(self, times: int | None = None) -> None:
+        """Blob GETs send their full Content-Length but only half the bytes, then the connection closes."""
+        self._faults({"truncate_blobs": {"times": times}})
+
+    def corrupt_blobs(self, times: int | None = None) -> None:
+        """Blob GETs send bytes that do not match their digest (one byte flipped half-way)."""
+        self._faults({"corrupt_blobs": {"times": times}})
+
+    def _faults(self, faults: dict) -> None:
+        current = getattr(self, "_current_faults", {})
+        self._current_faults = {**current, **faults}
+        self.control("faults", faults=self._current_faults)
+
+    def refuse(self) -> None:
+        """Nothing listens any more: connects fail at once with "connection refused"."""
+        self.control("refuse", on=True)
+
+    def cut(self) -> None:
+        """Every open connection is closed now (a pull in flight breaks)."""
+        self.control("cut")
+
+    # faults from outside the front
+
+    def blackhole(self) -> None:
+        """Packets to this upstream are dropped: a connect never completes, an open connection stalls.
+
+        Blackhole routes in the upstream's own namespace swallow every answer to the network's addresses (SYN-ACKs
+        included): from the caches' and nodes' side the address is there, but nothing comes back, as when a laptop's
+        network dies. (The same route on the client's side would fail its connect() at once, which is not this.)
+        """
+        for half in self._halves():
+            self._netns(["ip", "route", "replace", "blackhole", half])
+        self._outside.add("blackhole")
+
+    def unresolvable(self) -> None:
+        """The name no longer resolves: the container leaves the network (Docker's DNS forgets it)."""
+        self.client.networks.get(self.network).disconnect(self.container)
+        self._outside.add("unresolvable")
+
+    def slow(self, bits_per_second: int) -> None:
+        """Shape what the upstream sends to ``bits_per_second`` (tbf; this kernel has no netem)."""
+        burst = max(64 * 1024, bits_per_second // 8 // 100)
+        self._netns(["tc", "qdisc", "replace", "dev", self._device(), "root", "tbf", "rate", f"{bits_per_second}bit",
+                     "burst", str(burst), "latency", "100ms"])
+        self._outside.add("slow")
+
+    def heal(self) -> None:
+        """Every fault ended: listening, reachable, resolvable, full speed, answers intact."""
+        if "unresolvable" in self._outside:
+            self.client.api.connect_container_to_network(self.container.id, self.network, aliases=self._aliases())
+            self._refresh_ports()
+        if "blackhole" in self._outside:
+            for half in self._halves():
+                self._netns(["ip", "route", "del", "blackhole", half], check=False)
+        if "slow" in self._outside:
+            self._netns(["tc", "qdisc", "del", "dev", self._device(), "root"], check=False)
+        self._outside.clear()
+        self._current_faults = {}
+        self.control("faults", faults={})
+        self.control("refuse", on=False)
+
+    def _aliases(self) -> list[str]:
+        return [self.name] + ([f"{self.name}-auth"] if self.realm_host else [])
+
+    def _halves(self) -> list[str]:
+        """The network's subnet as two halves: more specific than its own route, so they win."""
+        network = self.client.networks.get(self.network)
+        subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
+        return [str(half) for half in subnet.subnets(prefixlen_diff=1)]
+
+    def _netns(self, argv: list[str], check: bool = True) -> str:
+        done = subprocess.run(["nsenter", "-t", str(self._pid()), "-n", *argv], capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{self.name}: {' '.join(argv)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def _device(self) -> str:
+        """The container's interface on the network (eth0 at first; another name after a reconnect)."""
+        network = self.client.networks.get(self.network)
+        subnet = network.attrs["IPAM"]["Config"][0]["Subnet"]
+        fields = self._netns(["ip", "-o", "route", "show", subnet]).split()
+        return fields[fields.index("dev") + 1]
+
+    def _refresh_ports(self) -> None:
+        self.host_url = f"http://127.0.0.1:{published_port(self.container, '5000/tcp')}"
+        self.backend_url = f"http://127.0.0.1:{published_port(self.container, f'{BACKEND_PORT}/tcp')}"
+
+    def _wait_up(self, timeout: float = 20.0) -> None:
+        """Front started, published ports read, the registry answering through it."""
+        self.start_front()
+        self._refresh_ports()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.backend_url}/v2/", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            self.container.reload()
+            if self.container.status != "running" or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"upstream {self.name} did not come up:\n{self.container.logs(tail=20).decode(errors='replace')}")
+            time.sleep(0.1)
+
+    # what it served
+
+    def access_log(self, timeout: float = 10.0) -> list:
+        """Every request the front has answered so far (observe.AccessEntry), with the clients' own addresses.
+
+        As with a registry's log (observe.access_log), a marker request is sent first and the log read once
+        it shows, so requests answered before it are in; while the upstream cannot be reached (refused,
+        blackholed) the log is read as it is.
+        """
+        from .observe import LOG_MARKER, parse_access_log
+
+        marker = f"{LOG_MARKER}={uuid.uuid4().hex}"
+        try:
+            requests.get(f"{self.host_url}/v2/?{marker}", timeout=2)
+        except requests.RequestException:
+            marker = ""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            if not marker or marker in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        return [e for e in parse_access_log(text) if LOG_MARKER not in e.query]
+
+    def token_requests(self) -> Counter[int]:
+        """Status code -> token requests the front answered."""
+        return Counter(e.status for e in self.access_log() if e.path.endswith("/token"))
+
+    # seeding, straight into the registry
 
     def seed(self, specs: Sequence[ImageSpec] = DEFAULT_IMAGES) -> list[SeededImage]:
         """Generate and push ``specs``; blobs already present are not uploaded again."""
-        repositories = [i.spec.repository for i in self.seeded.values()] + [s.repository for s in specs]
         images = []
-        with self._session(repositories) as session:
+        with requests.Session() as session:
             for spec in specs:
                 image, blobs = build_image(spec)
                 for blob in blobs:
@@ -317,12 +510,12 @@ class FakeUpstream:
         return images
 
     def _push_blob(self, session: requests.Session, repository: str, blob: Blob) -> None:
-        base = f"{self.host_url}/v2/{repository}/blobs/"
+        base = f"{self.backend_url}/v2/{repository}/blobs/"
         if session.head(base + blob.digest, timeout=30).status_code == 200:
             return
         started = session.post(base + "uploads/", timeout=30)
         started.raise_for_status()
-        location = urljoin(self.host_url, started.headers["Location"])
+        location = urljoin(self.backend_url, started.headers["Location"])
         sep = "&" if "?" in location else "?"
         done = session.put(f"{location}{sep}digest={blob.digest}", data=blob.data,
                            headers={"Content-Type": "application/octet-stream"}, timeout=60)
@@ -331,74 +524,57 @@ class FakeUpstream:
 
     def _put_manifest(self, session: requests.Session, repository: str, reference: str, data: bytes,
                       media_type: str) -> None:
-        response = session.put(f"{self.host_url}/v2/{repository}/manifests/{reference}", data=data,
+        response = session.put(f"{self.backend_url}/v2/{repository}/manifests/{reference}", data=data,
                                headers={"Content-Type": media_type}, timeout=30)
         if response.status_code != 201:
             raise RuntimeError(f"manifest {repository}:{reference}: {response.status_code} {response.text}")
 
 
-def _start_token_server(client: docker.DockerClient, image: str, network: str, name: str, username: str,
-                        password: str) -> Container:
-    if ":" in username or ":" in password or "\n" in username + password:
-        raise ValueError("the fake token server (busybox httpd) cannot take ':' or newlines in a login")
-    container = client.containers.create(
-        image, name=name, network=network, entrypoint=["httpd"],
-        # -vv logs each request with its status on stderr: tests count token fetches with it.
-        command=["-f", "-vv", "-p", "8080", "-h", "/www", "-c", "/etc/httpd.conf", "-r", "fake-token-server"],
-        labels={TEST_LABEL: "true", "io.krc-tests.role": "token-server"},
-    )
-    put_files(container, {"/etc/httpd.conf": f"/token:{username}:{password}\n", "/www/token": "{}"})
-    container.start()
-    return container
+#: The fronts running now: stop_fronts() ends those a test left (their containers are gone with the test).
+_FRONTS: set[FakeUpstream] = set()
+
+
+def stop_fronts() -> None:
+    """End every front process this session started and has not ended yet."""
+    for upstream in list(_FRONTS):
+        upstream.stop_front()
+        shutil.rmtree(upstream.workdir, ignore_errors=True)
 
 
 def start_upstream(
     client: docker.DockerClient, image: str, network: str, name: str,
     username: str | None = None, password: str | None = None, auth: str | None = None, timeout: float = 20.0,
+    realm_host: bool = False, anonymous: bool | None = None, limits: dict[str, int] | None = None,
 ) -> FakeUpstream:
-    """Start a plain registry named ``name`` on ``network`` (reachable there as ``http://<name>:5000``), its
-    API also published on 127.0.0.1 for seeding.
+    """Start a fake upstream named ``name`` on ``network``: reachable there as ``http://<name>:5000``, its front and
+    its registry also published on 127.0.0.1 (``host_url``, ``backend_url``).
 
-    :param username: with ``password``, require this login; ``auth`` says how (default ``"token"``: a token
-        server ``<name>-auth`` on the same network checks it, as Docker Hub's does).
-    :param auth: ``"token"`` or ``"basic"`` (htpasswd on the registry itself).
+    :param username: with ``password``, a login the upstream accepts.
+    :param auth: ``"token"`` (default), ``"basic"`` or ``"none"``.
+    :param realm_host: hand out tokens from ``http://<name>-auth:8080/token`` (another host, as Docker Hub's
+        auth.docker.io) instead of ``/token`` on the upstream's own host (as ghcr.io and quay.io).
+    :param anonymous: whether tokens are given without a login (default: when no ``username`` is set, as for
+        public images; with one, the upstream is private).
+    :param limits: Docker Hub's allowance per bucket, e.g. ``{"anonymous": 100}``; none: no rate limit.
     """
-    auth = auth or ("token" if username is not None else "none")
-    if (auth == "none") != (username is None):
-        raise ValueError("give username and password exactly when auth is 'token' or 'basic'")
-    env = {"REGISTRY_LOG_LEVEL": "info", "REGISTRY_STORAGE_DELETE_ENABLED": "true"}
-    files: dict[str, bytes | str] = {}
-    token_server = None
-    if auth == "basic":
-        env |= {"REGISTRY_AUTH": "htpasswd", "REGISTRY_AUTH_HTPASSWD_REALM": "fake-upstream",
-                "REGISTRY_AUTH_HTPASSWD_PATH": "/auth/htpasswd"}
-        files["/auth/htpasswd"] = htpasswd_line(username, password or "")
-    elif auth == "token":
-        token_server = _start_token_server(client, image, network, f"{name}-auth", username, password or "")
-        env |= {"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_REALM": f"http://{name}-auth:8080/token",
-                "REGISTRY_AUTH_TOKEN_SERVICE": name, "REGISTRY_AUTH_TOKEN_ISSUER": TOKEN_ISSUER,
-                "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE": "/auth/cert.pem"}
-        files["/auth/cert.pem"] = _signing_key()[1]
-    elif auth != "none":
+    auth = auth or "token"
+    if auth not in ("none", "token", "basic"):
         raise ValueError(f"unknown auth {auth!r}")
-    container = client.containers.create(
-        image, name=name, network=network, environment=env, ports={"5000/tcp": ("127.0.0.1", None)},
+    if auth == "basic" and username is None:
+        raise ValueError("auth='basic' needs a username and password")
+    env = {"REGISTRY_LOG_LEVEL": "info", "REGISTRY_STORAGE_DELETE_ENABLED": "true",
+           "REGISTRY_HTTP_ADDR": f":{BACKEND_PORT}"}
+    upstream = FakeUpstream(
+        container=None, network=network, client=client, auth=auth, username=username, password=password,
+        realm_host=realm_host, anonymous=username is None if anonymous is None else anonymous, limits=dict(limits or {}),
+    )
+    upstream.container = client.containers.create(
+        image, name=name, environment=env, network=network,
+        networking_config={network: client.api.create_endpoint_config(
+            aliases=[name] + ([f"{name}-auth"] if realm_host else []))},
+        ports={"5000/tcp": ("127.0.0.1", None), f"{BACKEND_PORT}/tcp": ("127.0.0.1", None)},
         labels={TEST_LABEL: "true", "io.krc-tests.role": "upstream"},
     )
-    if files:
-        put_files(container, files)
-    container.start()
-    upstream = FakeUpstream(container, network, f"http://127.0.0.1:{published_port(container, '5000/tcp')}",
-                            auth, username, password, token_server)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status = requests.get(f"{upstream.host_url}/v2/", timeout=2).status_code
-            if status in (200, 401):
-                return upstream
-        except requests.RequestException:
-            pass
-        container.reload()
-        if container.status != "running" or time.monotonic() > deadline:
-            raise RuntimeError(f"upstream {name} did not come up:\n{container.logs(tail=20).decode(errors='replace')}")
-        time.sleep(0.1)
+    upstream.container.start()
+    upstream._wait_up(timeout)
+    return upstream
