@@ -91,10 +91,16 @@ class KindCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
-        # Any change to what kind is given means a different cluster: delete the old one first
-        # (the name is reused), and never run `kind create` over an existing cluster. What must recreate it
-        # is in `triggers` (the engine, the network, the generation); a change of the kind binary's path
-        # alone is an in-place update that runs nothing (`update`), so the next delete uses the new path.
+        # Any change to what kind is given (`stdin`, the kind config) means a different cluster: delete the old one
+        # first (the name is reused), and never run `kind create` over an existing cluster. What else must recreate
+        # it is in `triggers` (the engine, the network, the generation). Everything else is an in-place update that
+        # runs nothing (`update`) and stores the new inputs, so the next delete runs with them: a new kind binary
+        # path, and new text of the scripts themselves. The scripts are the program's, not the cluster's: an upgrade
+        # of this program that rewrites them must not delete and recreate every user's cluster (and a replacement
+        # would run the *old* delete script, stored at create, which is exactly what an upgrade may be fixing).
+        # pulumi-command v1.2.1 provider/pkg/provider/local/command.go `Update` (lines 67-90): state = the new
+        # inputs, then runs `update`; `Delete` (lines 93-99) runs the stored `delete`. Only `triggers` is
+        # replace-on-change in its schema (provider/pkg/provider/common/inputs.go line 10).
         # No `dir`: the scripts use absolute paths only, and a stored folder that was moved would fail the delete.
         create, delete = kindconfig.create_script(cluster_name), kindconfig.delete_script(cluster_name)
         triggers = [args.network_name, args.docker_host or "", args.generation]
@@ -109,7 +115,7 @@ class KindCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[certs, *args.depends_on],
-                replace_on_changes=["create", "delete", "stdin", "triggers"],
+                replace_on_changes=["stdin", "triggers"],
                 delete_before_replace=True,
             ),
         )
@@ -135,11 +141,9 @@ class KindCluster(pulumi.ComponentResource):
             ),
         )
 
-        # What makes this a different cluster: exactly the inputs that replace the cluster command. The Kubernetes
-        # provider is replaced only when it changes (`clusterIdentifier`).
-        self.identity = hashlib.sha256(
-            json.dumps([cluster_name, create, delete, config_yaml, triggers]).encode()
-        ).hexdigest()[:16]
+        # What makes this a different cluster: exactly the inputs that replace the cluster command (and its name).
+        # The Kubernetes provider is replaced only when it changes (`clusterIdentifier`).
+        self.identity = hashlib.sha256(json.dumps([cluster_name, config_yaml, triggers]).encode()).hexdigest()[:16]
         self.name = cluster.id.apply(lambda _: cluster_name)
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
         self.config = pulumi.Output.from_input(config_yaml)

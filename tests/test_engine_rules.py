@@ -275,11 +275,35 @@ def test_the_provider_is_replaced_exactly_when_the_cluster_is():
         return rec.of_type(PROVIDER)[0].inputs["clusterIdentifier"]
 
     cluster = first.named("kind-cluster")
-    assert {key.split("[")[0] for key in cluster.replace_on_changes} == {"create", "delete", "stdin", "triggers"}
+    assert {key.split("[")[0] for key in cluster.replace_on_changes} == {"stdin", "triggers"}
     assert identifier(same) == identifier(first)
     assert identifier(mirrors_changed) == identifier(first), "a mirror change updates hosts.toml, not the cluster"
     assert fewer_workers.named("kind-cluster").inputs["stdin"] != cluster.inputs["stdin"]
     assert identifier(fewer_workers) != identifier(first)
+
+
+def test_an_upgrade_that_rewrites_only_the_scripts_keeps_the_cluster_and_updates_its_delete(monkeypatch):
+    """A new version of this program with other create and delete scripts (issue 18's identity-checked delete was
+    one): the cluster command is updated in place (``update`` runs ``:``) and stores the new scripts, so the next
+    delete runs the new one (pulumi-command v1.2.1 provider/pkg/provider/local/command.go ``Update``, lines 67-90;
+    ``Delete``, lines 93-99). Not a replacement: that would delete the user's cluster on upgrade, with the old,
+    stored delete script, and recreate it; and the provider, and with it every release, stays."""
+    from krc.render import kindconfig
+
+    first = run_program("dev", preflight=HEALTHY_PREFLIGHT + "\ncerts=missing")
+    create, delete = kindconfig.create_script, kindconfig.delete_script
+    monkeypatch.setattr(kindconfig, "create_script", lambda name: create(name) + "\n# a later version\n")
+    monkeypatch.setattr(kindconfig, "delete_script", lambda name: delete(name) + "\n# a later version\n")
+    upgraded = run_program("dev", preflight=machine_after(first))
+
+    before, after = first.named("kind-cluster"), upgraded.named("kind-cluster")
+    differing = {k for k in before.inputs.keys() | after.inputs.keys() if before.inputs.get(k) != after.inputs.get(k)}
+    assert differing == {"create", "delete"}
+    assert not differing & set(after.replace_on_changes), "a script's new text alone must not replace the cluster"
+    assert after.inputs["update"] == ":"
+    assert after.inputs["delete"].endswith("# a later version\n")
+    assert engine_changes(first, upgraded) == {"kind-cluster"}
+    assert upgraded.of_type(PROVIDER)[0].inputs["clusterIdentifier"] == first.of_type(PROVIDER)[0].inputs["clusterIdentifier"]
 
 
 # --- what runs on delete does not depend on where the checkout and its virtualenv are -------------------------
