@@ -358,3 +358,17 @@ def test_distinct_repositories_get_distinct_folders():
 @pytest.mark.parametrize(("value", "expected"), [("sha256:" + "A" * 64, "a" * 64), ("b" * 64, "b" * 64), ("md5:x", None), (None, None)])
 def test_digests_are_read_as_helm_writes_them(value, expected):
     assert store.normalize_digest(value) == expected
+
+
+def test_a_repository_urls_userinfo_shows_in_no_path_and_no_message(tmp_path):
+    """Issue #18 class 5 for the store: a repository typed with a login (``https://user:token@host/``) names its
+    folder by host and path only, and a refusal that quotes the URL shows no userinfo."""
+    secret = "s3cret/?#tok"
+    url = f"https://robot:{secret}@charts.example.com:8443/stable"
+    artifact = store.chart_artifact(str(tmp_path), "cilium", "1.20.0", url, "kind-registry-cache:addons.cilium.repository")
+    assert "s3cret" not in artifact.path and "robot" not in artifact.path
+    assert "charts.example.com-8443-stable-" in artifact.path
+    assert store.repository_key(url) != store.repository_key("https://charts.example.com:8443/stable")
+    error = store_command._failed(artifact, f"{url}/index.yaml", OSError("connection refused"))
+    assert "s3cret" not in str(error) and "robot" not in str(error) and "charts.example.com:8443/stable/index.yaml" in str(error)
+

@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from krc import versions
-from krc.config import NAMESPACE, Settings
+from krc.config import NAMESPACE, Settings, checks
 from krc.config.addons import AddonSettings
 from krc.preflight.kindrelease import Asset
 from krc.preflight.localregistry import LocalRegistryPlan
@@ -59,7 +59,14 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class StoreError(RuntimeError):
-    """An artifact cannot be used: a failed download, a digest that does not match, a path that is not ours."""
+    """An artifact cannot be used: a failed download, a digest that does not match, a path that is not ours.
+
+    Its message never shows the userinfo of a URL in it (a repository typed as ``https://user:token@host/``), as
+    every message of the program (issue #18, class 5): krc.config.checks.redact_text.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(checks.redact_text(message))
 
 
 @dataclass(frozen=True)
@@ -141,8 +148,14 @@ def record_path(state_dir: str) -> str:
 def repository_key(repository: str) -> str:
     """A folder name per chart repository: readable, and distinct for distinct URLs (a short hash of the URL)."""
     normalized = repository.strip().rstrip("/")
-    parts = urlsplit(normalized)
-    label = re.sub(r"[^A-Za-z0-9.]+", "-", f"{parts.netloc}{parts.path}").strip("-.")[:60] or "repository"
+    # The host and port only: a URL's userinfo (a token) must not become a folder name, shown in paths and outputs;
+    # checks.redact cuts it up to the last '@', which a URL parser would not with a '/', '?' or '#' in a password.
+    parts = urlsplit(checks.redact(normalized))
+    try:
+        where = f"{parts.hostname or ''}{f'-{parts.port}' if parts.port else ''}"
+    except ValueError:  # a port that is not a number: the validated settings never get here with one
+        where = ""
+    label = re.sub(r"[^A-Za-z0-9.]+", "-", f"{where}{parts.path}").strip("-.")[:60] or "repository"
     if parts.scheme == "oci":
         label = f"oci-{label}"
     return f"{label}-{hashlib.sha256(normalized.encode()).hexdigest()[:8]}"
