@@ -47,7 +47,7 @@ def test_healthcheck_uses_the_debug_health_endpoint():
 def test_cache_container_bounds_connects_to_an_upstream_that_drops_packets():
     # Network-namespaced (Docker accepts net.* for a container with its own network): ~3 s per connect attempt,
     # ~13 s for a request on a connection whose peer went silent, instead of Go's 30 s and TCP's ~15 min.
-    assert registry.SYSCTLS == {"net.ipv4.tcp_syn_retries": "1", "net.ipv4.tcp_retries2": "5"}
+    assert registry.SYSCTLS == {"net.ipv4.tcp_syn_retries": "1", "net.ipv4.tcp_retries2": "3"}
 
 
 # --- the entrypoint, run by sh with a fake `registry` ------------------------------------------------
