@@ -7,11 +7,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+#: Hypothesis profiles. ``ci`` (set by .ci/run): the same examples on every run, so whether main is green does not
+#: depend on the draw; a failure prints the blob that reproduces it. Any other run (``bash tests/run.sh`` on a
+#: developer's machine) draws new examples each time: that is where new cases turn up (the stack named '..' did).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("KRC_HYPOTHESIS_PROFILE") or "default")
 
 #: Only these markers may skip in CI: their prerequisites (Pulumi CLI, kind, internet) are not here.
 MAY_SKIP = {"e2e"}

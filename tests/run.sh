@@ -21,5 +21,5 @@ if [ "$(id -u)" = 0 ]; then
   exec "$venv/bin/python" -m pytest "$@"
 else
   # The integration tier starts dockerd and containerd, which need root.
-  exec sudo --preserve-env=KRC_FORBID_SKIPS,KRC_GO_TOOLS_DIR,KRC_REFERENCE_DIR,KRC_DOCKERD_DIR,KRC_DOCKERD_ADDRESS_POOL,KRC_TEST_SUBNET,PATH "$venv/bin/python" -m pytest "$@"
+  exec sudo --preserve-env=KRC_FORBID_SKIPS,KRC_HYPOTHESIS_PROFILE,KRC_GO_TOOLS_DIR,KRC_REFERENCE_DIR,KRC_DOCKERD_DIR,KRC_DOCKERD_ADDRESS_POOL,KRC_TEST_SUBNET,PATH "$venv/bin/python" -m pytest "$@"
 fi

@@ -200,3 +200,16 @@ def test_json_schema_accepts_the_dev_stack_and_refuses_an_unknown_key():
     assert list(validator.iter_errors({"config": {"kind-registry-cache:cluster": {"wrkers": 1}}}))
     assert list(validator.iter_errors({"config": {"kind-registry-cache:cluster": {"workers": 65}}}))
     assert list(validator.iter_errors({"config": {"kubernetes:context": "kind-dev"}})) == []
+
+
+def test_ci_runs_the_property_tests_on_fixed_examples_and_developers_on_new_ones():
+    """.ci/run selects the derandomized hypothesis profile (tests/conftest.py), and tests/run.sh keeps it under sudo."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "export KRC_HYPOTHESIS_PROFILE=ci" in ci and ci.index("KRC_HYPOTHESIS_PROFILE") < ci.index("tests/run.sh")
+    assert "KRC_HYPOTHESIS_PROFILE" in (ROOT / "tests" / "run.sh").read_text().split("--preserve-env=")[1].split()[0]
+    probe = "import conftest, hypothesis; print(hypothesis.settings().derandomize)"
+    for profile, expected in (("ci", "True"), ("", "False")):
+        env = {"PATH": "/usr/bin:/bin", "KRC_HYPOTHESIS_PROFILE": profile}
+        out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT / "tests", env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == expected, out.stderr
+
